@@ -1,0 +1,38 @@
+# Every target creates (once) its own virtual environment in .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## demo: the main job (grows as the hub and simulator land)
+demo: $(STAMP)
+	$(BIN)/telebench demo
+
+## test: format check, lint, types, import contracts, then the test suite
+test: lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/python -bb -m pytest -q --doctest-modules telebench tests
+
+## bench: performance figures (never timed tests)
+bench: $(STAMP)
+	$(BIN)/python -m telebench.bench protocols
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,58 @@
+"""``python -m telebench.bench SUITE``: print performance figures.
+
+Suites: ``protocols`` (codec decode/encode rates). More suites arrive with the hub
+(``ingest``), the calculators and the streams.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from dataclasses import asdict
+
+import click
+
+from telebench.bench import protocols as protocols_bench
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Benchmarks for telebench; each prints a table (or JSON) of measured figures."""
+
+
+@main.command("protocols")
+@click.option("--seconds", default=2.0, show_default=True, help="Time per case and direction.")
+@click.option("--case", "cases", multiple=True, help="Only this case (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def protocols(seconds: float, cases: tuple[str, ...], as_json: bool) -> None:
+    """Records/s decoded (hub path) and encoded (simulator path) per protocol, one core."""
+    results = protocols_bench.run(seconds, list(cases) or None)
+    if as_json:
+        click.echo(json.dumps([asdict(r) for r in results], indent=2))
+        return
+    click.echo(
+        f"python {platform.python_version()} on {platform.machine()}, "
+        f"{os.cpu_count()} cores; one core used; {seconds:g} s per figure"
+    )
+    header = (
+        f"{'case':<20} {'rec/pkt':>7} {'B/rec':>6} {'decode rec/s':>13} {'encode rec/s':>13}  goal"
+    )
+    click.echo(header)
+    click.echo("-" * len(header))
+    for r in results:
+        verdict = ""
+        if r.goal:
+            verdict = f">= {r.goal:,.0f} decode: " + (
+                "met" if r.decode_rate >= r.goal else "MISSED"
+            )
+        encode = f"{r.encode_rate:13,.0f}" if r.encode_rate else f"{'-':>13}"
+        click.echo(
+            f"{r.name:<20} {r.records_per_packet:>7} {r.bytes_per_record:>6.1f} "
+            f"{r.decode_rate:13,.0f} {encode}  {verdict}"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

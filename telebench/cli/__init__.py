@@ -1,0 +1,39 @@
+"""The ``telebench`` command line.
+
+Examples
+--------
+>>> from click.testing import CliRunner
+>>> result = CliRunner().invoke(main, ["decode", "--protocol", "wialon_ips", "--ident", "1",
+...                                    "--text", "#SD#270413;205601;NA;NA;NA;NA;1;2;3;4"])
+>>> result.exit_code
+0
+"""
+
+from __future__ import annotations
+
+import click
+
+from telebench import __version__
+from telebench.cli.decode import decode_command
+from telebench.cli.demo import demo_command
+from telebench.cli.params import params_command
+
+__all__ = ["main"]
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="Run 'telebench COMMAND --help' for the options and examples of each command.",
+)
+@click.version_option(__version__, prog_name="telebench")
+def main() -> None:
+    """telebench: a flespi-style telematics hub, fleet simulator and analytics workbench.
+
+    Decode real tracker traffic (Teltonika, Wialon IPS, GT06, OsmAnd) into flespi-style
+    messages, look up what each parameter means, and run the end-to-end demo.
+    """
+
+
+main.add_command(decode_command)
+main.add_command(params_command)
+main.add_command(demo_command)

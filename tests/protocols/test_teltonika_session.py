@@ -1,0 +1,573 @@
+"""Teltonika session: state machine, answers, both roles, framing errors, CRC policies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from telebench.errors import (
+    ChecksumError,
+    ConfigError,
+    FrameTooLargeError,
+    FramingError,
+    LocalProtocolError,
+    MalformedPacketError,
+)
+from telebench.model import Message
+from telebench.protocols import Role, State, decode, new_session
+from telebench.protocols.events import (
+    Accept,
+    CommandRequest,
+    CommandResponse,
+    ConnectionClosed,
+    Event,
+    Heartbeat,
+    Identified,
+    Login,
+    LoginAnswer,
+    Records,
+    RecordsAck,
+    Refuse,
+    Rejected,
+    SendCommand,
+    SendCommandResponse,
+    SendHeartbeat,
+    SendRecords,
+)
+from telebench.protocols.teltonika import Session, decode_payload
+from telebench.protocols.teltonika.commands import build_codec12, build_codec13, build_codec14
+from telebench.protocols.teltonika.framing import build_tcp_frame
+from telebench.protocols.teltonika.packets import (
+    build_avl_packet,
+    build_imei_message,
+    build_udp_ack,
+    build_udp_datagram,
+)
+
+IMEI = "356307042441013"
+LOGIN = build_imei_message(IMEI)
+MSG: Message = {
+    "timestamp": 1767225600.5,
+    "event.priority.enum": 1,
+    "position.longitude": 25.2797,
+    "position.latitude": 54.6872,
+    "position.altitude": -12,
+    "position.direction": 45,
+    "position.satellites": 11,
+    "position.speed": 42,
+    "event.enum": 0,
+    "engine.ignition.status": True,
+    "external.powersource.voltage": 13.812,
+    "y.acceleration": -0.222,
+    "din.1": True,
+    "din.3": True,
+    "dout.2": False,
+}
+DECODED: Message = {
+    **MSG,
+    "ident": IMEI,
+    "position.valid": True,
+    "din": 5,
+    "dout": 0,
+}
+PACKET_8E = build_avl_packet(0x8E, [MSG, MSG])
+# The one Codec 8 record of the wiki's 2nd example (37 bytes): N total 3 at index 25, N1 2
+# at 26, N2 1, N4 0, N8 0.
+RECORD_8 = bytes.fromhex(
+    "0000016B40D9AD80010000000000000000000000000000000103021503010101425E100000"
+)
+
+
+def events_of(session: Session, *chunks: bytes) -> list[Event]:
+    for chunk in chunks:
+        session.receive_data(chunk)
+    return list(session.events())
+
+
+def packet_8(data_after_codec: bytes) -> bytes:
+    """A TCP packet with a valid CRC around Codec 8 data (for malformed-field tests)."""
+    return build_tcp_frame(b"\x08" + data_after_codec)
+
+
+# --- server role: login, records, answers ---------------------------------------------------
+
+
+def test_login_then_records_answered_in_order() -> None:
+    server = Session()
+    assert server.state is State.AWAITING_LOGIN
+    events = events_of(server, LOGIN + PACKET_8E + b"\xff" + PACKET_8E)
+    assert [type(e) for e in events] == [Identified, Records, Heartbeat, Records]
+    assert server.pending == 4
+    assert events[1] == Records(messages=(DECODED, DECODED))
+    assert server.send(Accept()) == b"\x01"
+    assert (server.state, server.ident) == (State.IDENTIFIED, IMEI)
+    assert server.send(Accept(count=1)) == b"\x00\x00\x00\x01"
+    assert server.send(Accept()) == b""  # the ping has no reply
+    assert server.send(Refuse()) == b"\x00\x00\x00\x00"
+    with pytest.raises(LocalProtocolError, match="no received event awaits"):
+        server.send(Accept())
+
+
+def test_records_before_login_use_the_ident_option() -> None:
+    [event] = events_of(Session(ident="123"), PACKET_8E)
+    assert isinstance(event, Records)
+    assert event.messages[0]["ident"] == "123"
+    [event] = events_of(Session(), PACKET_8E)
+    assert isinstance(event, Records)
+    assert "ident" not in event.messages[0]
+
+
+def test_accept_count_must_not_exceed_records() -> None:
+    server = Session(ident=IMEI)
+    events_of(server, PACKET_8E)
+    with pytest.raises(LocalProtocolError, match=r"Accept\(count=3\) for 2 records"):
+        server.send(Accept(count=3))
+
+
+def test_refused_login_closes() -> None:
+    server = Session()
+    events_of(server, LOGIN)
+    assert server.send(Refuse()) == b"\x00"
+    assert server.state is State.CLOSED
+
+
+def test_login_with_non_digits_is_rejected_and_refused_with_00() -> None:
+    server = Session()
+    [event] = events_of(server, b"\x00\x0335A")
+    assert isinstance(event, Rejected)
+    assert event.error.reason == "IMEI is not ASCII digits"
+    assert event.error.offset == 4
+    with pytest.raises(LocalProtocolError, match="can only be refused"):
+        server.send(Accept())
+    server.receive_data(b"\x00\x0335A")
+    assert isinstance(next(server.events()), Rejected)
+    assert server.send(Refuse()) == b"\x00"
+    assert server.state is State.CLOSED
+
+
+def test_command_responses_need_no_answer() -> None:
+    server = Session(ident=IMEI)
+    events = events_of(
+        server,
+        build_codec12("DI1:1", 0x06),
+        build_codec13("hello", 1_700_000_000),
+        build_codec14("Ver:1", IMEI, 0x06),
+        build_codec14("", IMEI, 0x11),
+    )
+    assert events == [
+        CommandResponse(text="DI1:1"),
+        CommandResponse(text="hello", timestamp=1_700_000_000.0),
+        CommandResponse(text="Ver:1", ident=IMEI),
+        CommandResponse(text="", ident=IMEI, accepted=False),
+    ]
+    assert server.pending == 0
+
+
+def test_server_commands_codec_12_and_14() -> None:
+    server = Session(ident=IMEI)
+    assert server.send(SendCommand(text="getinfo")) == build_codec12("getinfo")
+    assert server.send(SendCommand(text="getver", ident=IMEI)) == build_codec14("getver", IMEI)
+    with pytest.raises(LocalProtocolError, match="sent by the client role"):
+        server.send(SendRecords(messages=(MSG,)))
+
+
+def test_command_frame_from_device_in_the_wrong_direction_is_rejected_silently() -> None:
+    server = Session(ident=IMEI)
+    [event] = events_of(server, build_codec12("getinfo"))
+    assert isinstance(event, Rejected)
+    assert event.error.reason == "Codec 12 type 0x05 is not a device response"
+    assert event.error.offset == 10
+    assert server.send(Refuse()) == b""
+
+
+# --- server role: malformed packets, framing, sizes --------------------------------------------
+
+
+# Stream offsets: 17-byte login, 8-byte packet header, so data[i] is at 25 + i; with the
+# codec id and number of data 1 before it, the record starts at 27.
+@pytest.mark.parametrize(
+    ("data", "reason", "at"),
+    [
+        (
+            b"\x01" + RECORD_8 + b"\x02",
+            "number of data 2 (2) differs from number of data 1 (1)",
+            64,
+        ),
+        (
+            b"\x01" + RECORD_8[:25] + b"\x02" + RECORD_8[26:] + b"\x01",
+            "record 0: N total IO count 2 does not match 3 elements read",
+            27 + 25,
+        ),
+        (
+            b"\x01" + RECORD_8[:26] + b"\x09\x15\x03\x01",
+            "record 0: N1 IO group of 9 elements runs past the data",
+            27 + 26,
+        ),
+        (
+            b"\x02" + RECORD_8 + RECORD_8[:20] + b"\x02",
+            "record 1: header is truncated",
+            27 + 37,
+        ),
+        (b"\x01" + RECORD_8 + b"\x00\x01", "data length leaves 1 bytes after 1 records", 64),
+        (b"\x00\x00", "number of data 1 is 0", 26),
+        (b"", "AVL data of 1 bytes is too short", 26),
+    ],
+)
+def test_malformed_packets_are_rejected_with_field_and_offset(
+    data: bytes, reason: str, at: int
+) -> None:
+    server = Session()
+    events = events_of(server, LOGIN + packet_8(data))
+    assert isinstance(events[1], Rejected)
+    error = events[1].error
+    assert isinstance(error, MalformedPacketError)
+    assert error.reason.startswith(reason)
+    assert error.offset == at
+    assert server.send(Accept()) == b"\x01"
+    assert server.send(Refuse()) == b"\x00\x00\x00\x00"
+
+
+def test_unknown_codec_is_rejected() -> None:
+    server = Session(ident=IMEI)
+    [event] = events_of(server, build_tcp_frame(b"\x99\x01\x01"))
+    assert isinstance(event, Rejected)
+    assert event.error.reason == "unknown codec id 0x99"
+    assert server.send(Refuse()) == b"\x00\x00\x00\x00"
+
+
+def test_oversize_packet_is_refused_before_it_is_buffered() -> None:
+    server = Session(max_frame_size=100)
+    server.receive_data(b"\x00\x00\x00\x00\x00\x00\x00\x64")  # announces 100 + 12 bytes
+    with pytest.raises(FrameTooLargeError, match="frame of 112 bytes exceeds the maximum of 100"):
+        list(server.events())
+    assert server.state is State.ERROR
+    with pytest.raises(LocalProtocolError, match="ERROR"):
+        server.receive_data(b"\x00")
+
+
+def test_huge_length_with_default_maximum() -> None:
+    with pytest.raises(FrameTooLargeError):
+        events_of(Session(), b"\x00\x00\x00\x00\xff\xff\xff\xff")
+
+
+def test_garbage_is_a_framing_error() -> None:
+    with pytest.raises(FramingError, match="IMEI length 18245 is more than 32"):
+        events_of(Session(), b"GET / HTTP/1.1\r\n")
+    with pytest.raises(FramingError, match="bad preamble") as info:
+        events_of(Session(), LOGIN + b"\x00\x00\x00\x07")
+    assert info.value.offset == 20
+
+
+def test_eof_inside_a_frame() -> None:
+    server = Session()
+    server.receive_data(PACKET_8E[:-1])
+    assert list(server.events()) == []
+    server.receive_data(b"")
+    with pytest.raises(FramingError, match="stream ended inside a frame"):
+        list(server.events())
+
+
+def test_eof_at_a_frame_boundary() -> None:
+    server = Session()
+    assert [type(e) for e in events_of(server, LOGIN, b"")] == [Identified, ConnectionClosed]
+    assert server.state is State.CLOSED
+
+
+# --- CRC policies ---------------------------------------------------------------------------
+
+BAD_CRC = PACKET_8E[:-1] + bytes([PACKET_8E[-1] ^ 1])
+
+
+def test_bad_crc_reject() -> None:
+    server = Session(ident=IMEI)
+    [event] = events_of(server, BAD_CRC)
+    assert isinstance(event, Rejected)
+    assert isinstance(event.error, ChecksumError)
+    assert event.error.received == event.error.expected ^ 1
+    assert event.raw == BAD_CRC
+    assert server.send(Refuse()) == b"\x00\x00\x00\x00"
+
+
+def test_bad_crc_flag() -> None:
+    server = Session(ident=IMEI, on_bad_checksum="flag")
+    [event] = events_of(server, BAD_CRC)
+    assert isinstance(event, Records)
+    assert event.messages == ({**DECODED, "checksum.valid": False},) * 2
+    assert server.send(Accept()) == b"\x00\x00\x00\x02"
+
+
+def test_bad_crc_raise() -> None:
+    server = Session(ident=IMEI, on_bad_checksum="raise")
+    with pytest.raises(ChecksumError) as info:
+        events_of(server, BAD_CRC)
+    assert info.value.offset == len(BAD_CRC) - 4
+    assert server.state is State.ERROR
+
+
+# --- UDP server --------------------------------------------------------------------------------
+
+
+def datagram(*messages: Message, avl_packet_id: int = 7, codec: int = 0x8E) -> bytes:
+    return build_udp_datagram(
+        codec, list(messages), imei=IMEI, packet_id=0xCAFE, avl_packet_id=avl_packet_id
+    )
+
+
+def test_udp_each_call_is_one_datagram() -> None:
+    server = Session(transport="udp")
+    assert server.state is State.IDENTIFIED
+    server.receive_data(datagram(MSG, MSG))
+    server.receive_data(datagram(MSG, avl_packet_id=8))
+    events = list(server.events())
+    assert events == [Records(messages=(DECODED, DECODED)), Records(messages=(DECODED,))]
+    assert server.ident == IMEI
+    assert server.send(Accept()).hex().upper() == "0005CAFE010702"
+    assert server.send(Refuse()).hex().upper() == "0005CAFE010800"
+
+
+def test_udp_malformed_datagrams_are_rejected_and_the_next_one_is_read() -> None:
+    server = Session(transport="udp")
+    good = datagram(MSG)
+    bad_avl = good[:-1] + b"\x02"  # number of data 2 differs
+    events = events_of(server, good + b"\x00", b"\x00", bad_avl, good)
+    assert [type(e) for e in events] == [Rejected, Rejected, Rejected, Records]
+    assert "does not match" in events[0].error.reason  # type: ignore[attr-defined]
+    assert server.send(Refuse()) == b""  # length field does not match: no ack possible
+    assert server.send(Refuse()) == b""  # shorter than the header
+    assert server.send(Refuse()).hex().upper() == "0005CAFE010700"  # header read: count 0
+    assert server.send(Accept()).hex().upper() == "0005CAFE010701"
+
+
+def test_udp_refuses_tcp_only_features() -> None:
+    with pytest.raises(LocalProtocolError, match="TCP"):
+        Session(transport="udp").send(SendCommand(text="getinfo"))
+    client = Session(Role.CLIENT, transport="udp", ident=IMEI)
+    for event in (Login(ident=IMEI), SendHeartbeat(), SendCommandResponse(text="x")):
+        with pytest.raises(LocalProtocolError):
+            client.send(event)
+
+
+# --- client role -------------------------------------------------------------------------------
+
+
+def test_client_login_records_ack_and_commands() -> None:
+    client = Session(Role.CLIENT)
+    assert client.send(Login(ident=IMEI)) == LOGIN
+    assert client.state.name == "AWAITING_LOGIN"
+    assert events_of(client, b"\x01") == [LoginAnswer(accepted=True, code="01")]
+    assert client.state is State.IDENTIFIED
+    assert client.send(SendRecords(messages=(MSG, MSG))) == PACKET_8E
+    assert client.send(SendHeartbeat()) == b"\xff"
+    # The awaited ack 00000000 is an ack, not a Codec 12 preamble; the command follows.
+    events = events_of(client, b"\x00\x00", b"\x00\x00" + build_codec12("getio"))
+    assert events == [RecordsAck(count=0), CommandRequest(text="getio")]
+    assert client.send(SendCommandResponse(text="DI1:1")) == build_codec12("DI1:1", 0x06)
+
+
+def test_client_pipelines_records_behind_the_login() -> None:
+    """Answers are matched in order: the 1-byte login answer, then the 4-byte ack."""
+    client = Session(Role.CLIENT)
+    stream = client.send(Login(ident=IMEI)) + client.send(SendRecords(messages=(MSG,)))
+    assert client.pending == 2
+    server = Session()
+    assert [type(e) for e in events_of(server, stream)] == [Identified, Records]
+    replies = server.send(Accept()) + server.send(Accept())
+    assert replies == b"\x01\x00\x00\x00\x01"
+    assert events_of(client, replies) == [
+        LoginAnswer(accepted=True, code="01"),
+        RecordsAck(count=1),
+    ]
+    assert client.pending == 0
+
+
+def test_client_refused_login() -> None:
+    client = Session(Role.CLIENT)
+    client.send(Login(ident=IMEI))
+    assert events_of(client, b"\x00") == [LoginAnswer(accepted=False, code="00")]
+    assert client.state is State.CLOSED
+
+
+def test_client_bad_login_answer() -> None:
+    client = Session(Role.CLIENT)
+    client.send(Login(ident=IMEI))
+    with pytest.raises(MalformedPacketError, match="login answer 0x02"):
+        events_of(client, b"\x02")
+
+
+def test_client_unexpected_bytes() -> None:
+    with pytest.raises(FramingError, match="not IMEI"):
+        events_of(Session(Role.CLIENT, ident=IMEI), b"\x01\x02")
+    with pytest.raises(FramingError, match="not PING"):
+        events_of(Session(Role.CLIENT, ident=IMEI), b"\xff")
+    [event] = events_of(Session(Role.CLIENT, ident=IMEI), PACKET_8E)
+    assert isinstance(event, Rejected)
+    assert event.error.reason == "a server does not send AVL data"
+
+
+def test_client_codec14_ack_or_nack_by_imei() -> None:
+    client = Session(Role.CLIENT, ident=IMEI)
+    events = events_of(
+        client, build_codec14("getver", IMEI), build_codec14("getver", "352093081452251")
+    )
+    assert events == [
+        CommandRequest(text="getver", ident=IMEI),
+        CommandRequest(text="getver", ident="352093081452251"),
+    ]
+    assert client.send(SendCommandResponse(text="Ver:1")) == build_codec14("Ver:1", IMEI, 0x06)
+    assert client.send(SendCommandResponse(text="Ver:1")) == build_codec14("", IMEI, 0x11)
+
+
+@pytest.mark.parametrize(
+    ("codec", "msg", "match"),
+    [
+        (0x08, {"custom.param.300": 1}, "custom.param.300 has AVL id 300, more than .* 255"),
+        (0x08, {"vehicle.vin": "WVW"}, "vehicle.vin has AVL id 256"),
+        (0x10, {"vehicle.vin": "WVW"}, "vehicle.vin is variable-length"),
+        (0x8E, {"gsm.signal.level": 300}, "gsm.signal.level raw value 300 does not fit 1"),
+        (0x8E, {"y.acceleration": 40.0}, "y.acceleration raw value 40000 does not fit 2"),
+        (0x8E, {"battery.voltage": "4.1"}, "battery.voltage must be a number"),
+        (0x8E, {"custom.rpm": 1}, "custom.rpm is not a Teltonika parameter"),
+        (0x8E, {"custom.param.5": -1}, "custom.param.5 raw value -1 does not fit 8"),
+        (0x8E, {"ble.beacons.raw": "XYZ"}, "ble.beacons.raw 'XYZ' is not hex"),
+        (0x08, {"event.enum": 256}, "event.enum 256 does not fit the record header"),
+        (0x8E, {"position.latitude": 300.0}, "position.latitude 300.0 does not fit"),
+        (0x8E, {"position.speed": "fast"}, "position.speed 'fast' is not a number"),
+    ],
+)
+def test_client_refuses_what_the_codec_cannot_carry(
+    codec: int, msg: dict[str, Any], match: str
+) -> None:
+    client = Session(Role.CLIENT, ident=IMEI, codec=codec)
+    with pytest.raises(LocalProtocolError, match=f"message 1: {match}"):
+        client.send(SendRecords(messages=(MSG, {"timestamp": 0.0, **msg})))
+
+
+def test_client_needs_timestamps_and_1_to_255_records() -> None:
+    client = Session(Role.CLIENT, ident=IMEI)
+    with pytest.raises(LocalProtocolError, match="message 0: timestamp is required"):
+        client.send(SendRecords(messages=({"position.speed": 1},)))
+    with pytest.raises(LocalProtocolError, match=r"1\.\.255 records, not 0"):
+        client.send(SendRecords(messages=()))
+    one: Message = {"timestamp": 0.0}
+    with pytest.raises(LocalProtocolError, match=r"1\.\.255 records, not 256"):
+        client.send(SendRecords(messages=(one,) * 256))
+
+
+def test_udp_client_counters_and_acks() -> None:
+    client = Session(Role.CLIENT, transport="udp", ident=IMEI, packet_id=0xFFFF, avl_packet_id=255)
+    first = client.send(SendRecords(messages=(MSG,)))
+    second = client.send(SendRecords(messages=(MSG,)))
+    assert first[2:6].hex().upper() == "FFFF01FF"
+    assert second[2:6].hex().upper() == "00000100"
+    assert client.pending == 2
+    events = events_of(client, build_udp_ack(0, 0, 1), build_udp_ack(0xFFFF, 255, 1))
+    assert isinstance(events[0], Rejected)
+    assert events[0].error.reason == "ack for AVL packet 0, awaiting 255"
+    assert events[1] == RecordsAck(count=1)
+    assert events_of(client, build_udp_ack(0, 0, 0)) == [RecordsAck(count=0)]
+    [event] = events_of(client, build_udp_ack(0, 1, 1))
+    assert isinstance(event, Rejected)
+    assert event.error.reason == "datagram while no ack is awaited"
+
+
+def test_bad_options() -> None:
+    with pytest.raises(ConfigError, match="needs ident"):
+        Session(Role.CLIENT, transport="udp")
+    with pytest.raises(ConfigError, match="codec"):
+        Session(Role.CLIENT, codec=0x0C)
+    with pytest.raises(ConfigError, match="tcp or udp"):
+        Session(transport="http")
+    with pytest.raises(ConfigError, match="packet_id"):
+        Session(Role.CLIENT, transport="udp", ident=IMEI, packet_id=1 << 16)
+
+
+# --- pairwise: client session <-> server session --------------------------------------------
+
+
+def wire(msg: Message) -> Message:
+    """What the server decodes from ``msg``: wire resolution plus the derived keys."""
+    out = dict(msg)
+    for key, div in (
+        ("position.longitude", 10**7),
+        ("position.latitude", 10**7),
+        ("external.powersource.voltage", 1000),
+    ):
+        out[key] = round(float(msg[key]) * div) / div  # type: ignore[arg-type]
+    out["ident"] = IMEI
+    out["position.valid"] = msg["position.satellites"] != 0
+    out["din"] = 1 if msg["din.1"] else 0
+    return out
+
+
+def track(codec: int) -> list[Message]:
+    sent: list[Message] = [
+        {
+            "timestamp": 1767225600.0 + 10 * i,
+            "position.longitude": 25.2797 + i * 0.0001,
+            "position.latitude": -54.6872 - i * 0.0001,
+            "position.altitude": 120,
+            "position.direction": 45,
+            "position.satellites": i % 3,
+            "position.speed": 40 + i,
+            "event.priority.enum": i % 3,
+            "event.enum": 0,
+            "din.1": bool(i % 2),
+            "external.powersource.voltage": 13.8 + i / 1000,
+            "custom.param.201": 3 * i,
+        }
+        for i in range(5)
+    ]
+    if codec == 0x10:
+        for msg in sent:
+            msg["event.generation.enum"] = 5
+    return sent
+
+
+@pytest.mark.parametrize(
+    ("codec", "transport"),
+    [(0x8E, "tcp"), (0x08, "tcp"), (0x10, "tcp"), (0x8E, "udp"), (0x10, "udp")],
+)
+def test_pairwise(codec: int, transport: Any) -> None:
+    options = {"codec": codec, "ident": IMEI}
+    client = new_session("teltonika", Role.CLIENT, transport=transport, options=options)
+    server = new_session("teltonika", transport=transport)
+
+    def exchange(out: bytes) -> list[Event]:
+        server.receive_data(out)
+        received = list(server.events())
+        for _ in range(server.pending):
+            client.receive_data(server.send(Accept()))
+        return received
+
+    if transport == "tcp":
+        assert exchange(client.send(Login(ident=IMEI))) == [Identified(ident=IMEI)]
+        assert list(client.events()) == [LoginAnswer(accepted=True, code="01")]
+    sent = track(codec)
+    [records] = exchange(client.send(SendRecords(messages=tuple(sent))))
+    assert list(client.events()) == [RecordsAck(count=5)]
+    assert records == Records(messages=tuple(wire(m) for m in sent))
+    if transport == "tcp":
+        client.receive_data(server.send(SendCommand(text="getio")))
+        assert list(client.events()) == [CommandRequest(text="getio")]
+        answer = exchange(client.send(SendCommandResponse(text="DI1:0")))
+        assert answer == [CommandResponse(text="DI1:0")]
+        assert exchange(client.send(SendHeartbeat())) == [Heartbeat()]
+
+
+# --- stateless decoding ---------------------------------------------------------------------
+
+
+def test_decode_payload() -> None:
+    messages = decode_payload(
+        LOGIN + PACKET_8E, ident=None, transport="tcp", on_bad_checksum="raise"
+    )
+    assert messages == [DECODED, DECODED]
+    assert decode("teltonika", datagram(MSG), transport="udp") == [DECODED]
+    assert decode("teltonika", build_codec12("x", 0x06)) == []
+    flagged = decode("teltonika", BAD_CRC, ident=IMEI, on_bad_checksum="flag")
+    assert flagged == [{**DECODED, "checksum.valid": False}] * 2
+    with pytest.raises(ChecksumError):
+        decode("teltonika", BAD_CRC)
+    with pytest.raises(MalformedPacketError, match="not a device response"):
+        decode("teltonika", build_codec12("getinfo"))
