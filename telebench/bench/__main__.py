@@ -1,7 +1,7 @@
 """``python -m telebench.bench SUITE``: print performance figures.
 
-Suites: ``protocols`` (codec decode/encode rates). More suites arrive with the hub
-(``ingest``), the calculators and the streams.
+Suites: ``protocols`` (codec decode/encode rates), ``wal`` (fsync'd group commit).
+More arrive with the hub (``ingest``), the calculators and the streams.
 """
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ import json
 import os
 import platform
 import sys
+import tempfile
 from dataclasses import asdict
 
 import click
 
 from telebench.bench import protocols as protocols_bench
+from telebench.bench import wal as wal_bench
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,6 +54,22 @@ def protocols(seconds: float, cases: tuple[str, ...], as_json: bool) -> None:
             f"{r.name:<20} {r.records_per_packet:>7} {r.bytes_per_record:>6.1f} "
             f"{r.decode_rate:13,.0f} {encode}  {verdict}"
         )
+
+
+@main.command("wal")
+@click.option("--seconds", default=3.0, show_default=True)
+@click.option("--group", default=50, show_default=True, help="Entries per fsync (group commit).")
+@click.option(
+    "--entry-bytes", default=1500, show_default=True, help="One Teltonika 8E packet ~1.5 kB."
+)
+def wal(seconds: float, group: int, entry_bytes: int) -> None:
+    """fsync'd write-ahead-log throughput: how fast the hub can make records durable."""
+    with tempfile.TemporaryDirectory(dir=".") as folder:
+        r = wal_bench.run(folder, seconds=seconds, group=group, entry_bytes=entry_bytes)
+    click.echo(
+        f"group {group} x {entry_bytes} B: {r['entries_per_s']:,.0f} entries/s, "
+        f"{r['fsyncs_per_s']:,.0f} fsyncs/s, {r['mb_per_s']:.1f} MB/s"
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,123 @@
+"""The write-ahead log: group commit, replay, torn tails, corruption, a real kill -9."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from telebench.errors import StoreError
+from telebench.store.wal import WriteAheadLog
+
+
+def test_append_is_durable_only_after_sync(tmp_path: Path) -> None:
+    wal = WriteAheadLog(tmp_path)
+    assert [wal.append(b"a"), wal.append(b"b")] == [1, 2]
+    assert list(wal.replay()) == []
+    assert wal.sync() == 2
+    assert list(wal.replay()) == [(1, b"a"), (2, b"b")]
+    assert list(wal.replay(after=1)) == [(2, b"b")]
+    wal.close()
+
+
+def test_sequence_numbers_continue_after_reopen(tmp_path: Path) -> None:
+    with WriteAheadLog(tmp_path) as wal:
+        wal.append(b"x")
+    with WriteAheadLog(tmp_path) as wal:
+        assert wal.last_seq == 1
+        assert wal.append(b"y") == 2
+        wal.sync()
+        assert [seq for seq, _ in wal.replay()] == [1, 2]
+
+
+def test_segments_roll_and_old_ones_are_trimmed(tmp_path: Path) -> None:
+    with WriteAheadLog(tmp_path, segment_bytes=100) as wal:
+        for i in range(10):
+            wal.append(bytes(40) + bytes([i]))
+            wal.sync()
+        names = [p.name for p in wal.segments()]
+        assert len(names) > 3
+        assert names[0] == f"{1:020d}.wal"
+        assert [seq for seq, _ in wal.replay(after=7)] == [8, 9, 10]
+        firsts = [int(Path(n).stem) for n in names]
+        # a segment can go once the segment after it starts at or below seq 8
+        expected = sum(following <= 8 for following in firsts[1:])
+        assert wal.truncate_before(8) == expected > 0
+        assert [seq for seq, _ in wal.replay(after=7)] == [8, 9, 10]
+        assert int(wal.segments()[0].stem) <= 8
+
+
+def test_torn_tail_is_cut_on_open(tmp_path: Path) -> None:
+    with WriteAheadLog(tmp_path) as wal:
+        wal.append(b"kept")
+        wal.append(b"torn entry")
+    segment = next(tmp_path.glob("*.wal"))
+    size = segment.stat().st_size
+    with segment.open("r+b") as fh:
+        fh.truncate(size - 3)  # a crash in the middle of writing entry 2
+    with WriteAheadLog(tmp_path) as wal:
+        assert wal.last_seq == 1
+        assert list(wal.replay()) == [(1, b"kept")]
+        assert wal.append(b"after") == 2
+    with WriteAheadLog(tmp_path) as wal:
+        assert list(wal.replay()) == [(1, b"kept"), (2, b"after")]
+
+
+def test_corruption_in_an_older_segment_is_an_error(tmp_path: Path) -> None:
+    with WriteAheadLog(tmp_path, segment_bytes=60) as wal:
+        for i in range(4):
+            wal.append(bytes(40) + bytes([i]))
+            wal.sync()
+    oldest = sorted(tmp_path.glob("*.wal"))[0]
+    data = bytearray(oldest.read_bytes())
+    data[-1] ^= 0xFF
+    oldest.write_bytes(bytes(data))
+    with (
+        WriteAheadLog(tmp_path) as wal,
+        pytest.raises(StoreError, match=rf"{oldest.name} is corrupt at byte 0"),
+    ):
+        list(wal.replay())
+
+
+CRASHER = textwrap.dedent(
+    """
+    import sys
+    from telebench.store.wal import WriteAheadLog
+    wal = WriteAheadLog(sys.argv[1])
+    n = 0
+    while True:
+        for _ in range(7):
+            n += 1
+            wal.append(b"record-%d" % n)
+        wal.sync()
+        print(n, flush=True)  # acknowledged only after sync returned
+    """
+)
+
+
+def test_kill_9_loses_no_acknowledged_entry(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CRASHER, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    acked = 0
+    for line in proc.stdout:
+        acked = int(line)
+        if acked >= 700:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    proc.stdout.close()
+    with WriteAheadLog(tmp_path) as wal:
+        payloads = [p for _, p in wal.replay()]
+    assert len(payloads) >= acked
+    assert payloads[:acked] == [b"record-%d" % n for n in range(1, acked + 1)]
+    assert len(set(payloads)) == len(payloads)
