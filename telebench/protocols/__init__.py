@@ -85,8 +85,9 @@ def decode(
     """Decode the messages one frame, datagram, line or HTTP request carries.
 
     Several complete frames in a row are decoded too (a capture of one connection).
-    A login or ping yields ``[]``; a login's ident is applied to the messages after it,
-    and ``ident`` supplies it when the payload has no login.
+    A login or ping yields ``[]``; a status heartbeat that carries parameters (GT06 0x13)
+    yields its message (without ``timestamp``: the device sends none). A login's ident is
+    applied to the messages after it, and ``ident`` supplies it when the payload has none.
 
     Parameters
     ----------
