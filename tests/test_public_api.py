@@ -7,6 +7,17 @@ import importlib
 import pytest
 
 MODULES = [
+    "telebench",
+    "telebench.hub",
+    "telebench.hub.config",
+    "telebench.hub.plugins",
+    "telebench.store.dataset",
+    "telebench.store.frames",
+    "telebench.store.registry",
+    "telebench.store.telemetry",
+    "telebench.store.logs",
+    "telebench.store.commands",
+    "telebench.store.wal",
     "telebench.errors",
     "telebench.model",
     "telebench.params",

@@ -12,6 +12,7 @@ import platform
 import sys
 import tempfile
 from dataclasses import asdict
+from pathlib import Path
 
 import click
 
@@ -69,6 +70,84 @@ def wal(seconds: float, group: int, entry_bytes: int) -> None:
     click.echo(
         f"group {group} x {entry_bytes} B: {r['entries_per_s']:,.0f} entries/s, "
         f"{r['fsyncs_per_s']:,.0f} fsyncs/s, {r['mb_per_s']:.1f} MB/s"
+    )
+
+
+@main.command("ingest")
+@click.option("--devices", default=10_000, show_default=True, help="Concurrent TCP trackers.")
+@click.option("--rate", default=50_000.0, show_default=True, help="Records/s offered in total.")
+@click.option("--records", default=10, show_default=True, help="Records per packet (8E).")
+@click.option("--seconds", default=30.0, show_default=True, help="Measured window.")
+@click.option("--warmup", default=5.0, show_default=True, help="Seconds before measuring.")
+@click.option("--no-fsync", is_flag=True, help="Hub without fsync (to see what fsync costs).")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Hub TOML config (e.g. another flush_interval).",
+)
+def ingest(
+    devices: int,
+    rate: float,
+    records: int,
+    seconds: float,
+    warmup: float,
+    no_fsync: bool,
+    config: Path | None,
+) -> None:
+    """A hub process driven by this process: devices held, records/s, ack p50/p99, RSS.
+
+    \b
+    Goal on 2 cores: 10,000 devices, >= 50,000 records/s, p99 ack <= 250 ms, RSS <= 1.5 GB.
+    Example: python -m telebench.bench ingest --devices 1000 --rate 20000 --seconds 10
+    """
+    from telebench.bench import ingest as ingest_bench
+
+    with tempfile.TemporaryDirectory(dir=".") as folder:
+        r = ingest_bench.run(
+            Path(folder),
+            devices=devices,
+            rate=rate,
+            records=records,
+            seconds=seconds,
+            warmup=warmup,
+            fsync=not no_fsync,
+            config=config.resolve() if config else None,
+            progress=lambda text: click.echo(text, err=True),
+        )
+    click.echo(
+        f"devices held     {r.connected:,} of {r.devices:,}\n"
+        f"records/s acked  {r.records_per_s:,.0f} (offered {rate:,.0f}; each ack after fsync)\n"
+        f"ack latency      p50 {r.ack_p50_ms:.1f} ms, p99 {r.ack_p99_ms:.1f} ms, "
+        f"max {r.ack_max_ms:.1f} ms\n"
+        f"hub process      peak RSS {r.hub_peak_rss_mb:,.0f} MB, CPU {r.hub_cpu_percent:.0f}%\n"
+        f"stored           {r.stored_records:,} records for {r.total_acked:,} acked; "
+        f"{r.duplicates} duplicates"
+    )
+    for error in r.errors:
+        click.echo(f"error: {error}", err=True)
+
+
+@main.command("store")
+@click.option("--devices", default=1000, show_default=True, help="Devices reporting every 10 s.")
+@click.option("--days", default=2, show_default=True, help="Days stored (8,640 msgs/device/day).")
+@click.option("--repeat", default=3, show_default=True, help="Best of N for each read.")
+def store(devices: int, days: int, repeat: int) -> None:
+    """Parquet store read-back: one device-day, and every message into a DataFrame.
+
+    \b
+    Goals: one device-day (8,640 messages) <= 50 ms; 10 million messages scanned <= 3 s.
+    Example: python -m telebench.bench store --devices 1000 --days 2   (17.3M messages)
+    """
+    from telebench.bench import store as store_bench
+
+    with tempfile.TemporaryDirectory(dir=".") as folder:
+        r = store_bench.run(folder, devices=devices, days=days, repeat=repeat)
+    click.echo(
+        f"dataset          {r.messages:,} messages, {r.files} files, "
+        f"{r.bytes_on_disk / 2**20:,.0f} MiB on disk\n"
+        f"one device-day   {r.device_day_s * 1000:.1f} ms (goal <= 50 ms)\n"
+        f"full scan        {r.full_scan_s:.2f} s ({r.messages / r.full_scan_s:,.0f} msgs/s), "
+        f"sorted by ident and time {r.full_scan_sorted_s:.2f} s"
     )
 
 

@@ -16,7 +16,12 @@ import click
 from telebench import __version__
 from telebench.cli.decode import decode_command
 from telebench.cli.demo import demo_command
+from telebench.cli.devices import devices_group
+from telebench.cli.hub import hub_command
+from telebench.cli.logs import logs_command
 from telebench.cli.params import params_command
+from telebench.cli.receiver import receiver_group
+from telebench.cli.streams import streams_group
 
 __all__ = ["main"]
 
@@ -37,3 +42,8 @@ def main() -> None:
 main.add_command(decode_command)
 main.add_command(params_command)
 main.add_command(demo_command)
+main.add_command(hub_command)
+main.add_command(devices_group)
+main.add_command(logs_command)
+main.add_command(streams_group)
+main.add_command(receiver_group)

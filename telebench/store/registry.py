@@ -1,6 +1,6 @@
 """The device registry: which idents the hub knows, on which protocol, with what settings.
 
-Devices live in a SQLite database (WAL, ``synchronous=FULL``) and are matched, as in
+Devices live in a SQLite database (WAL, ``synchronous=NORMAL``) and are matched, as in
 flespi, by ``(ident, protocol)``. Groups of devices are picked with flespi-style selectors
 (``all``, ``1,2,3``, ``ident=35209*&enabled=true``, ``metadata.fleet=north``).
 
@@ -261,7 +261,9 @@ class DeviceRegistry:
             raise StoreError(f"cannot open device registry {self.path!r}: {exc}") from exc
         try:
             self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
+            # NORMAL in WAL mode survives a killed process (the hub's promise); only an OS
+            # crash may lose the newest registrations, which devices redo when they reconnect.
+            self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except BaseException:

@@ -1,0 +1,243 @@
+"""Ground truth of a simulation: what really happened, to check calculators against.
+
+Per vehicle: the true trips (driving between stops), parkings (ignition off), stops (halts
+with the engine idling), geofence visits (for GeoJSON polygons), and every emitted record
+with its true position before GPS noise. Times are UNIX seconds.
+
+Examples
+--------
+>>> from simulators.fleet import Fleet
+>>> from simulators.scenario import Scenario
+>>> fleet = Fleet(Scenario(devices=2, duration=6 * 3600), seed=3)
+>>> _ = fleet.advance(fleet.start_time + 6 * 3600)
+>>> truth = fleet.ground_truth()
+>>> sorted(truth)
+['parkings', 'records', 'stops', 'trips']
+>>> truth["records"].height == sum(len(b) for b, _ in fleet.truth_records)
+True
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+import shapely
+from shapely.geometry import shape
+
+from simulators.records import RecordBatch
+from simulators.roads import ATTRIBUTION
+from simulators.vehicle import IDLE, PARK, TRIP
+from telebench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from simulators.fleet import Fleet
+
+__all__ = ["Geofence", "ground_truth", "load_geofences", "write_ground_truth", "write_tables"]
+
+Geofence = tuple[str, Any]  # (name, shapely polygon)
+IntArray = npt.NDArray[np.int64]
+
+
+def load_geofences(path: Path) -> list[Geofence]:
+    """Polygons of a GeoJSON FeatureCollection, named by their ``name`` property.
+
+    Examples
+    --------
+    >>> load_geofences(Path("/nonexistent.geojson"))
+    Traceback (most recent call last):
+    ...
+    telebench.errors.ConfigError: geofence file /nonexistent.geojson does not exist
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"geofence file {path} does not exist") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"geofence file {path}: invalid JSON: {exc}") from exc
+    features = data.get("features") if isinstance(data, dict) else None
+    if not isinstance(features, list):
+        raise ConfigError(f"geofence file {path} is not a GeoJSON FeatureCollection")
+    fences = []
+    for i, feat in enumerate(features):
+        geom = shape(feat.get("geometry") or {})
+        if geom.geom_type not in {"Polygon", "MultiPolygon"}:
+            raise ConfigError(f"geofence file {path}: feature {i} is a {geom.geom_type}")
+        name = (feat.get("properties") or {}).get("name", f"geofence-{i}")
+        fences.append((str(name), geom))
+    return fences
+
+
+def _phases(fleet: Fleet) -> dict[str, Any]:
+    parts = fleet.truth_phases
+    if not parts:
+        return {}
+    ph = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    started = ph["t0"] <= max(fleet._now, 0)
+    return {k: v[started] for k, v in ph.items()}
+
+
+def _frame(fleet: Fleet, ph: dict[str, Any], sel: IntArray, lon: Any, lat: Any) -> pl.DataFrame:
+    t0 = ph["t0"][sel] + fleet.start_time
+    t1 = np.minimum(ph["t1"][sel], fleet.duration) + fleet.start_time
+    idents = np.array([v.ident for v in fleet.vehicles])
+    return pl.DataFrame(
+        {
+            "ident": idents[ph["vehicle"][sel]],
+            "vehicle": ph["vehicle"][sel],
+            "phase": ph["id"][sel],
+            "start_time": t0,
+            "end_time": t1,
+            "duration": t1 - t0,
+            "complete": ph["t1"][sel] <= fleet.duration,
+            "start_latitude": lat[0],
+            "start_longitude": lon[0],
+            "end_latitude": lat[1],
+            "end_longitude": lon[1],
+        }
+    )
+
+
+def _stationary(fleet: Fleet, ph: dict[str, Any], kind: int) -> pl.DataFrame:
+    sel = np.flatnonzero(ph["kind"] == kind)
+    node = fleet.planner.stops[ph["stop"][sel]]
+    lon, lat = fleet.network.lon[node], fleet.network.lat[node]
+    frame = _frame(fleet, ph, sel, (lon, lon), (lat, lat))
+    return frame.with_columns(pl.Series("delivery", ph["door"][sel]))
+
+
+def _trips(fleet: Fleet, ph: dict[str, Any]) -> pl.DataFrame:
+    sel = np.flatnonzero(ph["kind"] == TRIP)
+    profiles = [fleet.planner.profiles[r] for r in ph["route"][sel].tolist()]
+    ends = np.array([[p.lon[0], p.lon[-1], p.lat[0], p.lat[-1]] for p in profiles]).reshape(-1, 4)
+    frame = _frame(fleet, ph, sel, (ends[:, 0], ends[:, 1]), (ends[:, 2], ends[:, 3]))
+    return frame.with_columns(
+        pl.Series("distance_m", [p.length for p in profiles], dtype=pl.Float64),
+        pl.Series("max_speed_kmh", [p.peak_speed * 3.6 for p in profiles],
+                  dtype=pl.Float64),
+        pl.Series("start_odometer_m", ph["odometer"][sel]),
+    )  # fmt: skip
+
+
+def _records(fleet: Fleet) -> pl.DataFrame:
+    from simulators.fleet import concat_columns  # fleet imports truth
+
+    if not fleet.truth_records:
+        return pl.DataFrame()
+    batch = RecordBatch.concat([b for b, _ in fleet.truth_records])
+    cols = concat_columns([c for _, c in fleet.truth_records])
+    done = batch.t <= fleet._now
+    idents = np.array([v.ident for v in fleet.vehicles])
+    data: dict[str, Any] = {
+        "ident": idents[batch.vehicle],
+        "vehicle": batch.vehicle,
+        "timestamp": batch.t + fleet.start_time,
+        "phase": batch.phase,
+        "true.latitude": batch.lat,
+        "true.longitude": batch.lon,
+        "true.speed": batch.speed * 3.6,
+        "true.odometer": batch.odometer,
+    }
+    frame = pl.DataFrame({k: np.asarray(v)[done] for k, v in data.items()})
+    emitted = [
+        pl.Series(name, np.where(cols.present[name], cols.values[name], np.nan)[done]).fill_nan(
+            None
+        )
+        for name in ("position.latitude", "position.longitude")
+    ]
+    extra = [
+        pl.Series(name, cols.values[name][done])
+        for name in ("position.valid", "engine.ignition.status", "movement.status",
+                     "vehicle.mileage")
+    ]  # fmt: skip
+    return frame.with_columns(*emitted, *extra).sort("timestamp", "vehicle")
+
+
+def _samples(fleet: Fleet, ph: dict[str, Any]) -> tuple[IntArray, IntArray, Any, Any]:
+    """Every phase's true track: 1 s samples while driving, start and end when standing."""
+    node = fleet.planner.stops[ph["stop"]]
+    times, vehicles, lons, lats = [], [], [], []
+    for i, (kind, t0, t1, veh, route) in enumerate(
+        zip(*(ph[k].tolist() for k in ("kind", "t0", "t1", "vehicle", "route")), strict=True)
+    ):
+        if kind == TRIP:
+            p = fleet.planner.profiles[route]
+            times.append(t0 + np.arange(p.lon.size))
+            lons.append(p.lon)
+            lats.append(p.lat)
+        else:
+            times.append(np.array([t0, t1]))
+            lons.append(np.repeat(fleet.network.lon[node[i]], 2))
+            lats.append(np.repeat(fleet.network.lat[node[i]], 2))
+        vehicles.append(np.full(times[-1].size, veh))
+    t, veh = np.concatenate(times), np.concatenate(vehicles)
+    order = np.lexsort((t, veh))
+    return t[order], veh[order], np.concatenate(lons)[order], np.concatenate(lats)[order]
+
+
+def _visits(fleet: Fleet, ph: dict[str, Any], fences: list[Geofence]) -> pl.DataFrame:
+    """Enter/exit (last inside) times of each vehicle in each geofence."""
+    t, veh, lon, lat = _samples(fleet, ph)
+    first = np.append(True, veh[1:] != veh[:-1])
+    last = np.append(veh[1:] != veh[:-1], True)
+    idents = np.array([v.ident for v in fleet.vehicles])
+    frames = []
+    for name, poly in fences:
+        ins = shapely.contains_xy(poly, lon, lat)
+        enter = np.flatnonzero(ins & (first | ~np.append(False, ins[:-1])))
+        leave = np.flatnonzero(ins & (last | ~np.append(ins[1:], False)))
+        frames.append(
+            pl.DataFrame(
+                {
+                    "ident": idents[veh[enter]],
+                    "geofence": np.full(enter.size, name),
+                    "enter_time": t[enter] + fleet.start_time,
+                    "exit_time": t[leave] + fleet.start_time,
+                },
+                schema=_VISIT_SCHEMA,
+            )
+        )
+    return pl.concat(frames) if frames else pl.DataFrame(schema=_VISIT_SCHEMA)
+
+
+_VISIT_SCHEMA: Final = {
+    "ident": pl.String, "geofence": pl.String, "enter_time": pl.Float64, "exit_time": pl.Float64,
+}  # fmt: skip
+
+
+def ground_truth(fleet: Fleet, geofences: list[Geofence] | None = None) -> dict[str, pl.DataFrame]:
+    """Trips, parkings, stops, records (and geofence visits when ``geofences`` given)."""
+    ph = _phases(fleet)
+    if not ph:
+        raise ConfigError("no ground truth yet: advance the fleet first (keep_truth=True)")
+    out = {
+        "trips": _trips(fleet, ph),
+        "parkings": _stationary(fleet, ph, PARK),
+        "stops": _stationary(fleet, ph, IDLE),
+        "records": _records(fleet),
+    }
+    if geofences is not None:
+        out["geofence_visits"] = _visits(fleet, ph, geofences)
+    return out
+
+
+def write_ground_truth(fleet: Fleet, folder: Path, geofences: Path | None = None) -> list[Path]:
+    """Write ``<name>.parquet`` per ground-truth table (and the ODbL attribution) to ``folder``."""
+    fences = load_geofences(geofences) if geofences is not None else None
+    return write_tables(ground_truth(fleet, fences), folder)
+
+
+def write_tables(tables: dict[str, pl.DataFrame], folder: Path) -> list[Path]:
+    """Write each table as ``<name>.parquet`` with the attribution, plus ATTRIBUTION.txt."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, frame in tables.items():
+        path = folder / f"{name}.parquet"
+        frame.write_parquet(path, metadata={"attribution": ATTRIBUTION})
+        paths.append(path)
+    (folder / "ATTRIBUTION.txt").write_text(f"Road data: {ATTRIBUTION}\n", encoding="utf-8")
+    return paths

@@ -1,0 +1,5 @@
+"""``python -m telebench``: the same as the ``telebench`` command."""
+
+from telebench.cli import main
+
+main()

@@ -1,0 +1,115 @@
+"""``telebench hub``: run the hub in the foreground until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from telebench.errors import TelebenchError
+from telebench.hub.config import HubConfig, load_config
+from telebench.hub.hub import Hub
+
+__all__ = ["hub_command"]
+
+
+@click.command("hub")
+@click.option(
+    "--store",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="TELEBENCH_STORE",
+    help="Store folder (default data/hub, or the config file's `store`).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="TOML file with channels, plugins and intervals (see telebench.hub.config).",
+)
+@click.option("--host", help="Listen on this address instead of 127.0.0.1 (e.g. 0.0.0.0).")
+@click.option(
+    "--port",
+    "ports",
+    multiple=True,
+    metavar="PROTOCOL[/udp]=PORT",
+    help="Change one channel's port, e.g. --port teltonika=6027 --port wialon_ips/udp=6039.",
+)
+@click.option("--no-fsync", is_flag=True, help="Skip fsync (benchmarks only: acks become unsafe).")
+def hub_command(
+    store: Path | None,
+    config_file: Path | None,
+    host: str | None,
+    ports: tuple[str, ...],
+    no_fsync: bool,
+) -> None:
+    """Run the telebench hub: devices connect, records are stored durably, then acked.
+
+    Listens on 127.0.0.1 on Traccar's ports: Teltonika 5027 (TCP+UDP), Wialon IPS 5039
+    (TCP+UDP), GT06 5023, OsmAnd 5055 (HTTP). Ctrl-C or SIGTERM stops it cleanly with
+    every acked message in the Parquet dataset under STORE/messages.
+
+    \b
+    Examples:
+      telebench hub
+      telebench hub --store /tmp/hub --port teltonika=6027
+      telebench hub --config hub.toml --host 0.0.0.0
+    """
+    try:
+        config = load_config(config_file) if config_file else HubConfig()
+        config = _apply_options(config, store, host, ports, no_fsync)
+        hub = Hub(config=config).start()
+    except TelebenchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if hub.recovered:
+        click.echo(f"recovered {hub.recovered} records from the write-ahead log")
+    for (protocol, transport), (addr, port) in sorted(hub.addresses().items()):
+        click.echo(f"listening  {protocol:<11} {transport:<4} {addr}:{port}")
+    click.echo(f"store      {config.store}  (Ctrl-C to stop)", err=False)
+    started = time.monotonic()
+    while not stop.wait(1.0):
+        pass
+    click.echo("stopping: closing connections and flushing to Parquet ...")
+    hub.stop()
+    click.echo(f"stopped after {time.monotonic() - started:.0f} s")
+
+
+def _apply_options(
+    config: HubConfig, store: Path | None, host: str | None, ports: tuple[str, ...], no_fsync: bool
+) -> HubConfig:
+    import dataclasses
+
+    channels = list(config.channels)
+    for item in ports:
+        key, _, value = item.partition("=")
+        protocol, _, transport = key.partition("/")
+        transport = transport or "tcp"
+        if not value.isdigit() or not 0 <= int(value) <= 65535:
+            raise click.BadParameter(f"{item!r}: expected PROTOCOL[/udp]=PORT", param_hint="--port")
+        matched = [
+            i for i, c in enumerate(channels) if (c.protocol, c.transport) == (protocol, transport)
+        ]
+        if not matched:
+            raise click.BadParameter(
+                f"no {protocol}/{transport} channel to change", param_hint="--port"
+            )
+        for i in matched:
+            channels[i] = dataclasses.replace(channels[i], port=int(value))
+    if host:
+        channels = [dataclasses.replace(c, host=host) for c in channels]
+    changes: dict[str, object] = {"channels": channels}
+    if store is not None:
+        changes["store"] = store
+    if no_fsync:
+        changes["fsync"] = False
+    return dataclasses.replace(config, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,241 @@
+"""One TCP (or HTTP) connection of a channel: bytes in, session events, acks out.
+
+Answers leave in the order the session emitted the events it answers (the sans-IO
+contract), but records are acked only once the WAL has fsync'd them. So every answer waits
+in a queue behind a future: ``None`` (answer at once) or the group-commit future of its
+records. A heartbeat that follows a packet still being written waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from telebench.errors import FrameTooLargeError, ProtocolError, TelebenchError
+from telebench.hub.pipeline import Origin, prepare
+from telebench.protocols import Role, Session, new_session
+from telebench.protocols.events import (
+    Accept,
+    CommandResponse,
+    ConnectionClosed,
+    Event,
+    Heartbeat,
+    Identified,
+    Records,
+    Refuse,
+    Rejected,
+    SendCommand,
+)
+
+if TYPE_CHECKING:
+    from telebench.hub.core import ChannelRuntime, HubCore
+
+__all__ = ["StreamConnection"]
+
+_Answer = tuple["asyncio.Future[int] | None", Event]
+
+
+class StreamConnection(asyncio.Protocol):
+    """``asyncio.Protocol`` for one device connection (see the module doc)."""
+
+    def __init__(self, core: HubCore, channel: ChannelRuntime) -> None:
+        self.core = core
+        self.channel = channel
+        self.session: Session | None = None
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.ident: str | None = None
+        self.origin: Origin | None = None
+        self.last_activity = time.monotonic()
+        self.close_reason: str | None = None
+        self._answers: deque[_Answer] = deque()
+        self._close_after_answers = False
+        self._capture = False
+        self._last_in = b""
+
+    # --- asyncio callbacks ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        host, port, *_ = transport.get_extra_info("peername") or ("?", 0)
+        self.peer = f"{host}:{port}"
+        config = self.channel.config
+        if len(self.channel.connections) >= config.max_connections:
+            self.close_reason = "connection limit"
+            self.core.log("connection.closed", self, reason="connection limit")
+            transport.abort()
+            return
+        self.channel.connections.add(self)
+        self.session = new_session(
+            config.protocol,
+            Role.SERVER,
+            transport=self.channel.session_transport,
+            options={
+                "max_frame_size": config.max_frame_size,
+                "on_bad_checksum": config.on_bad_checksum,
+            },
+        )
+        self.core.log("connection.opened", self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_activity = time.monotonic()
+        if self.session is None or self._close_after_answers:
+            return
+        if self._capture:
+            self.core.capture(self, "in", data)
+        self._last_in = data
+        self.session.receive_data(data)
+        self._process()
+
+    def eof_received(self) -> bool | None:
+        if self.session is not None and not self._close_after_answers:
+            self.session.receive_data(b"")
+            self._process()
+        return True  # keep the write side open until the pending acks are out
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self in self.channel.connections:
+            self.channel.connections.discard(self)
+            reason = self.close_reason or ("peer closed" if exc is None else f"error: {exc}")
+            self.core.log("connection.closed", self, reason=reason)
+            self.core.connection_closed(self)
+        for future, _ in self._answers:
+            if future is not None and not future.done():
+                future.add_done_callback(_ignore)
+
+    # --- events -----------------------------------------------------------------------------
+
+    def _process(self) -> None:
+        assert self.session is not None
+        try:
+            for event in self.session.events():
+                self._on_event(event)
+        except ProtocolError as exc:
+            reason = "frame too large" if isinstance(exc, FrameTooLargeError) else "protocol error"
+            self.core.log_error(self, exc)
+            self.close(reason)
+        except TelebenchError as exc:
+            self.core.log("connection.closed", self, reason="hub error", detail=str(exc))
+            self.close("hub error")
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, Records):
+            self._on_records(event.messages, Accept(count=len(event.messages)))
+        elif isinstance(event, Identified):
+            self._on_identified(event)
+        elif isinstance(event, Heartbeat):
+            messages = (event.message,) if event.message is not None else ()
+            self._on_records(messages, Accept())
+        elif isinstance(event, Rejected):
+            self.core.log_rejected(self, event)
+            self._answer(None, Refuse())
+        elif isinstance(event, CommandResponse):
+            self.core.command_response(self, event)
+        elif isinstance(event, ConnectionClosed):
+            self._close_after_answers = True
+            self._flush_answers()
+
+    def _on_identified(self, event: Identified) -> None:
+        decision = self.core.identify(self.channel, event.ident, event.password, self.peer)
+        if decision.refuse is not None:
+            self.core.log("device.refused", self, ident=event.ident, reason=decision.reason)
+            self._answer(None, Refuse(code=decision.refuse or None))
+            self._close_after_answers = True
+            self._flush_answers()
+            return
+        self.ident = event.ident
+        self.origin = decision.origin(self.channel, self.peer)
+        if not self._capture and self.core.wants_capture(event.ident):
+            self._capture = True
+            self.core.capture(self, "in", self._last_in)  # the chunk that carried the login
+        self.core.log("device.identified", self)
+        self._answer(None, Accept())
+        self.core.connection_identified(self)
+
+    def _on_records(self, messages: tuple[Any, ...], answer: Accept) -> None:
+        origin = self.origin
+        if origin is None:  # no login in this protocol (OsmAnd): the ident rides in each record
+            ident = (self.session.ident if self.session else None) or (
+                str(messages[0].get("ident")) if messages and messages[0].get("ident") else None
+            )
+            if ident is None:
+                self._answer(None, answer)
+                return
+            decision = self.core.identify(self.channel, ident, None, self.peer)
+            if decision.refuse is not None:
+                self.core.log("device.refused", self, ident=ident, reason=decision.reason)
+                self._answer(None, Refuse())
+                return
+            origin = decision.origin(self.channel, self.peer)
+        if not messages:
+            self._answer(None, answer)
+            return
+        payload, fresh = prepare(messages, origin, time.time(), self.core.recent)
+        self._answer(self.core.commit.submit(payload) if fresh else None, answer)
+
+    # --- answers ----------------------------------------------------------------------------
+
+    def _answer(self, future: asyncio.Future[int] | None, answer: Event) -> None:
+        self._answers.append((future, answer))
+        if future is None:
+            self._flush_answers()
+        else:
+            future.add_done_callback(self._on_durable)
+
+    def _on_durable(self, future: asyncio.Future[int]) -> None:
+        self._flush_answers()
+
+    def _flush_answers(self) -> None:
+        while self._answers:
+            future, answer = self._answers[0]
+            if future is not None and not future.done():
+                return
+            self._answers.popleft()
+            if future is not None and future.exception() is not None:
+                # Not durable: no ack. The device keeps its records and resends them.
+                self.core.log("connection.closed", self, reason="store failure")
+                self.close("store failure")
+                return
+            self.write(self._send(answer))
+        if self._close_after_answers:
+            self.close(self.close_reason or "peer closed")
+
+    def _send(self, answer: Event) -> bytes:
+        assert self.session is not None
+        try:
+            return self.session.send(answer)
+        except ProtocolError:
+            return b""  # the session is already closed or broken: nothing left to answer
+
+    def write(self, data: bytes) -> None:
+        """Write to the device (and to the raw capture)."""
+        if data and self.transport is not None and not self.transport.is_closing():
+            if self._capture:
+                self.core.capture(self, "out", data)
+            self.transport.write(data)
+
+    def send_command(self, text: str) -> bool:
+        """Send a command now; ``False`` if this session cannot carry it."""
+        if self.session is None or self.transport is None or self.transport.is_closing():
+            return False
+        try:
+            data = self.session.send(SendCommand(text=text, ident=self.ident))
+        except ProtocolError:
+            return False
+        self.write(data)
+        return True
+
+    def close(self, reason: str) -> None:
+        """Close the connection, remembering why (logged when it is gone)."""
+        if self.close_reason is None:
+            self.close_reason = reason
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+
+def _ignore(future: asyncio.Future[int]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: no "exception was never retrieved" warning

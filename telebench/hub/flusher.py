@@ -1,0 +1,239 @@
+"""The flush thread: durable WAL entries become Parquet, telemetry and a checkpoint.
+
+Every ``flush_interval`` seconds (and on demand, before a query) it takes the entries the
+group commit made durable, parses their NDJSON in Rust, runs the plugins, writes one
+Parquet file per device-date partition, updates telemetry and then advances the
+checkpoint. Only then may WAL segments go. A crash between any two steps is repaired at
+start-up: files newer than the checkpoint are discarded and the WAL is replayed.
+It also compacts partitions and enforces per-device TTL and size caps on their schedules.
+
+Telemetry is folded in every ``telemetry_interval`` seconds rather than every flush: its
+cost grows with the devices heard from, not the messages, so 10,000 devices reporting
+every few seconds cost one upsert per parameter per interval. ``telemetry.checkpoint``
+records the WAL seq it covers; at start-up the hub replays the WAL from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+
+from telebench.hub.durable import GroupCommit, read_checkpoint, write_checkpoint
+from telebench.hub.plugins import Plugin, PluginChain
+from telebench.store.dataset import MessageDataset
+from telebench.store.frames import messages_frame
+from telebench.store.logs import LogStore
+from telebench.store.registry import DeviceRegistry
+from telebench.store.telemetry import TelemetryStore
+
+__all__ = ["Flusher"]
+
+_log = logging.getLogger("telebench.hub")
+#: WAL segments kept after they are flushed, so restarts can still recognise resends.
+KEEP_SEGMENTS: Final = 4
+#: Background compaction merges the run of newest files smaller than this, leaving the
+#: day's big merged file alone (a full compaction is ``hub.compact(full=True)``).
+SMALL_FILE_BYTES: Final = 64 * 2**20
+#: Seconds merged files stay on disk for scans that listed them before the merge.
+COMPACT_GRACE: Final = 30.0
+
+
+class Flusher:
+    """Moves durable records from the WAL into the Parquet dataset (see module doc)."""
+
+    def __init__(
+        self,
+        store: Path,
+        dataset: MessageDataset,
+        telemetry: TelemetryStore,
+        registry: DeviceRegistry,
+        logs: LogStore,
+        plugins: list[Plugin],
+        *,
+        checkpoint: int,
+        flush_interval: float,
+        compact_interval: float,
+        retention_interval: float,
+        telemetry_interval: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.dataset = dataset
+        self.telemetry = telemetry
+        self.registry = registry
+        self.logs = logs
+        self.chain = PluginChain(plugins)
+        self.checkpoint = checkpoint
+        self.flush_interval = flush_interval
+        self.compact_interval = compact_interval
+        self.retention_interval = retention_interval
+        self.telemetry_interval = telemetry_interval
+        self.telemetry_seq = read_checkpoint(store / "telemetry.checkpoint")
+        self._telemetry_frames: list[pl.DataFrame] = []
+        self._telemetry_upto = self.telemetry_seq
+        self.commit: GroupCommit | None = None
+        #: WAL seq up to which every enabled stream has delivered (None: nothing waiting).
+        self.streams_floor: Callable[[], int | None] = lambda: None
+        self.lock = threading.Lock()
+        self.flushed_records = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    # --- the thread -------------------------------------------------------------------------
+
+    def start(self, commit: GroupCommit) -> None:
+        """Start flushing what ``commit`` makes durable."""
+        self.commit = commit
+        self._thread = threading.Thread(target=self._run, name="telebench-flush", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread after a last flush."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.flush()
+        self.apply_telemetry()
+        self.logs.flush()
+
+    def _run(self) -> None:
+        next_compact = time.monotonic() + self.compact_interval
+        next_retention = time.monotonic() + min(self.retention_interval, 60.0)
+        next_telemetry = time.monotonic() + self.telemetry_interval
+        while not self._stop.wait(self.flush_interval):
+            try:
+                self.flush()
+                self.logs.flush()
+                now = time.monotonic()
+                if now >= next_telemetry:
+                    self.apply_telemetry()
+                    next_telemetry = now + self.telemetry_interval
+                if now >= next_compact:
+                    self.compact()
+                    next_compact = now + self.compact_interval
+                if now >= next_retention:
+                    self.enforce_retention()
+                    next_retention = now + self.retention_interval
+            except Exception as exc:  # keep flushing later; the WAL still holds everything
+                self.error = exc
+                _log.exception("flush failed; records stay in the WAL and are retried")
+
+    # --- steps ------------------------------------------------------------------------------
+
+    def flush(self) -> int:
+        """Flush every durable entry now; returns how many records were written."""
+        if self.commit is None:
+            return 0
+        with self.lock:
+            entries = self.commit.take_unflushed()
+            if not entries:
+                return 0
+            try:
+                count = self.write_entries(entries)
+            except BaseException:
+                self.commit.restore_unflushed(entries)
+                raise
+            self._trim_wal()
+            return count
+
+    def write_entries(self, entries: list[tuple[int, bytes]]) -> int:
+        """Write ``(seq, ndjson)`` entries to Parquet and telemetry, then checkpoint."""
+        first, last = entries[0][0], entries[-1][0]
+        frame = messages_frame(b"".join(payload for _, payload in entries))
+        frame = self.chain.apply(frame, idents_for=self._idents_for, on_error=self._plugin_failed)
+        self.dataset.write(frame, first_seq=first, last_seq=last)
+        write_checkpoint(self.store / "wal.checkpoint", last)
+        self.checkpoint = last
+        self._telemetry_frames.append(frame)
+        self._telemetry_upto = last
+        self.flushed_records += frame.height
+        return frame.height
+
+    def apply_telemetry(self) -> int:
+        """Fold the flushed messages into telemetry now; returns values written."""
+        with self.lock:
+            if not self._telemetry_frames:
+                return 0
+            frames, self._telemetry_frames = self._telemetry_frames, []
+            written = self.telemetry.update(pl.concat(frames, how="diagonal_relaxed"))
+            write_checkpoint(self.store / "telemetry.checkpoint", self._telemetry_upto)
+            self.telemetry_seq = self._telemetry_upto
+            return written
+
+    def recover_telemetry(self, entries: list[tuple[int, bytes]]) -> None:
+        """Re-apply flushed entries the telemetry had not folded in before a crash."""
+        missed = [(seq, p) for seq, p in entries if self.telemetry_seq < seq <= self.checkpoint]
+        if missed and missed[0][0] > self.telemetry_seq + 1:
+            _log.warning(
+                "telemetry: WAL entries after %d are gone; some values may be stale",
+                self.telemetry_seq,
+            )
+        if missed:
+            self._telemetry_frames.append(frame_of(missed))
+            self._telemetry_upto = missed[-1][0]
+            self.apply_telemetry()
+
+    def _trim_wal(self) -> None:
+        assert self.commit is not None
+        wal = self.commit.wal
+        with self.commit.lock:
+            segments = wal.segments()
+            if len(segments) > KEEP_SEGMENTS:
+                done = min(self.checkpoint, self.telemetry_seq)
+                floor = self.streams_floor()
+                if floor is not None:  # streams read the WAL: keep what they have not sent
+                    done = min(done, floor)
+                wal.truncate_before(min(done + 1, int(segments[-KEEP_SEGMENTS].stem)))
+
+    def compact(self, *, full: bool = False) -> dict[str, int]:
+        """Merge each partition's small files (``full``: all its files) into one.
+
+        Resent duplicates are dropped on the way. Merged inputs stay readable for
+        :data:`COMPACT_GRACE` seconds so a scan that listed them can still finish. Holding
+        the flush lock keeps compaction out of the window between a flush's Parquet write
+        and its checkpoint.
+        """
+        with self.lock:
+            if full:
+                stats = self.dataset.compact(grace=COMPACT_GRACE)
+            else:
+                stats = self.dataset.compact(grace=COMPACT_GRACE, small_bytes=SMALL_FILE_BYTES)
+        _log.debug("compaction: %s", stats)
+        return stats
+
+    def enforce_retention(self, now: float | None = None) -> int:
+        """Apply every device's messages TTL and size cap; returns rows dropped."""
+        limits = {
+            d.ident: (d.messages_ttl, d.messages_rotate)
+            for d in self.registry.select("all")
+            if d.messages_ttl > 0 or d.messages_rotate > 0
+        }
+        if not limits:
+            return 0
+        with self.lock:
+            return self.dataset.enforce_retention(limits, time.time() if now is None else now)
+
+    # --- plugins ----------------------------------------------------------------------------
+
+    def _idents_for(self, selector: str) -> set[str] | None:
+        if selector == "all":
+            return None
+        return {d.ident for d in self.registry.select(selector)}
+
+    def _plugin_failed(self, plugin: Plugin, exc: Exception) -> None:
+        self.logs.add(
+            "plugin.error",
+            reason=f"{type(exc).__name__}: {exc}",
+            detail=getattr(plugin, "name", type(plugin).__name__),
+        )
+
+
+def frame_of(entries: list[tuple[int, bytes]]) -> pl.DataFrame:
+    """The messages of WAL entries as a DataFrame (for tools and tests)."""
+    return messages_frame(b"".join(payload for _, payload in entries))

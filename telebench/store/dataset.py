@@ -1,0 +1,385 @@
+"""The message dataset: hive-partitioned Parquet files under ``DIR/messages``.
+
+Layout::
+
+    DIR/messages/date=2026-11-30/part-00000000000000000001-00000000000000000420.parquet
+                 date=2026-12-01/part-...
+
+``date`` is the UTC day of the message ``timestamp`` (device time); the file name is the WAL
+sequence range that produced it (see :mod:`telebench.store.partfiles`). Each file is sorted
+by ``(ident, timestamp)``, zstd-compressed, with column statistics and 64k-row row groups,
+so a one-device query reads one or two row groups. Files of one partition may have
+different columns (and, for unregistered parameters, types): readers take the union of
+columns and :func:`telebench.store.frames.promote` settles type conflicts. The flush writes
+one small file per partition per second; :meth:`MessageDataset.compact` merges them.
+
+Reading it with other tools (``date`` comes from the folder name)::
+
+    MessageDataset("DIR").scan()            # all schemas unified by the promotion rule
+    pl.scan_parquet("DIR/messages/**/*.parquet", hive_partitioning=True)  # files of one schema
+    pl.concat([pl.scan_parquet(f) for f in files], how="diagonal_relaxed")  # differing schemas
+    duckdb.sql("SELECT * FROM read_parquet('DIR/messages/*/*.parquet',"
+               " hive_partitioning=true, union_by_name=true)")
+    pandas.read_parquet("DIR/messages")     # pyarrow engine; unifies columns, adds ``date``
+
+Reading order: a scan returns rows sorted by ``(ident, timestamp)``. One file, or one
+device read from one file per day, is already in that order; anything else is sorted after
+reading, which dominates the cost of large multi-day scans.
+
+Concurrency: :meth:`~MessageDataset.write` may run while :meth:`~MessageDataset.compact`,
+:meth:`~MessageDataset.delete` or :meth:`~MessageDataset.enforce_retention` run in another
+thread (they hold a lock, list files at their start and touch only those). Readers skip
+compaction leftovers, so ``compact(grace=60)`` keeps merged inputs for a minute and a lazy
+:meth:`~MessageDataset.scan` listed before a merge can still be collected (with the default
+``grace=0`` such a scan may hit a deleted file).
+
+Examples
+--------
+>>> import tempfile
+>>> from telebench.store.frames import messages_frame
+>>> ds = MessageDataset(tempfile.mkdtemp())
+>>> raw = b'{"ident":"a","timestamp":86401,"x":1}\\n{"ident":"a","timestamp":5,"x":2}\\n'
+>>> [p.parent.name for p in ds.write(messages_frame(raw), first_seq=1, last_seq=1)]
+['date=1970-01-01', 'date=1970-01-02']
+>>> ds.scan(idents=["a"], fields=["x"]).collect().rows()
+[('a', 5.0, 2), ('a', 86401.0, 1)]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+
+from telebench.errors import SchemaError, StoreError
+from telebench.store import partfiles, retention, snapshots
+from telebench.store.frames import CORE_SCHEMA, REGISTRY_DTYPES, unify
+from telebench.store.partfiles import PartFile
+
+__all__ = ["DEDUP_IGNORED", "MessageDataset"]
+
+#: Columns ignored when deciding that two messages are the same message resent.
+DEDUP_IGNORED: Final = ("server.timestamp", "peer", "channel.id")
+_SORT: Final = ["ident", "timestamp"]
+_LIST_ATTEMPTS: Final = 3
+
+
+def _time_filter(
+    idents: Sequence[str] | None, begin: float | None, end: float | None
+) -> pl.Expr | None:
+    """The ``[begin, end]`` / ident predicate (both ends inclusive, as flespi's from/to)."""
+    terms = []
+    if idents is not None:
+        terms.append(pl.col("ident").is_in(list(idents)))
+    if begin is not None:
+        terms.append(pl.col("timestamp") >= begin)
+    if end is not None:
+        terms.append(pl.col("timestamp") <= end)
+    return pl.all_horizontal(terms) if terms else None
+
+
+class MessageDataset:
+    """Messages stored as Parquet under ``<root>/messages`` (module docstring)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root) / "messages"
+        self._lock = threading.Lock()  # serialises compact/delete/retention
+        self._schemas: dict[Path, tuple[int, int, dict[str, pl.DataType]]] = {}
+
+    # -- writing -----------------------------------------------------------------------
+    def write(self, frame: pl.DataFrame, *, first_seq: int, last_seq: int) -> list[Path]:
+        """Store ``frame`` (messages of WAL entries ``first_seq..last_seq``), one file per day.
+
+        Returns the files written. Each is written to a temp name, fsync'd, renamed in and
+        its folder fsync'd: after a crash a file is either whole or absent.
+        """
+        if frame.is_empty():
+            return []
+        for name in _SORT:
+            if name not in frame.columns or frame[name].null_count():
+                msg = f"cannot store messages: column {name!r} is missing or has nulls"
+                raise SchemaError(msg)
+        if first_seq > last_seq:
+            raise StoreError(f"bad WAL seq range {first_seq}..{last_seq}")
+        day = (pl.col("timestamp") // 86_400).cast(pl.Int32).cast(pl.Date).alias("__day")
+        written = []
+        for (key,), part in frame.with_columns(day).partition_by("__day", as_dict=True).items():
+            assert isinstance(key, dt.date)
+            path = self.root / f"date={key.isoformat()}" / partfiles.part_name(first_seq, last_seq)
+            written.append(partfiles.atomic_write_parquet(part.drop("__day").sort(_SORT), path))
+        return sorted(written)
+
+    def discard_uncommitted(self, checkpoint: int) -> int:
+        """Delete files of flushes after ``checkpoint``, compaction leftovers and temp files.
+
+        Run at startup before the WAL is replayed from ``checkpoint + 1``.
+        """
+        with self._lock:
+            parts = partfiles.list_parts(self.root)
+            doomed = [p for p in parts if p.first > checkpoint]
+            kept = [p for p in parts if p.first <= checkpoint]
+            paths = [p.path for p in doomed + partfiles.leftovers(kept)]
+            paths += partfiles.temp_files(self.root)
+            self._unlink(paths)
+            return len(paths)
+
+    def _unlink(self, paths: Sequence[Path]) -> None:
+        for path in paths:
+            path.unlink(missing_ok=True)
+            self._schemas.pop(path, None)
+        for folder in {p.parent for p in paths}:
+            if folder.exists():
+                partfiles.fsync_dir(folder)
+
+    # -- reading -----------------------------------------------------------------------
+    def _schema(self, path: Path) -> dict[str, pl.DataType]:
+        st = path.stat()
+        cached = self._schemas.get(path)
+        if cached is not None and cached[:2] == (st.st_mtime_ns, st.st_size):
+            return cached[2]
+        schema = pl.read_parquet_schema(path)
+        self._schemas[path] = (st.st_mtime_ns, st.st_size, schema)
+        return schema
+
+    def _frames(
+        self, parts: Sequence[PartFile], predicate: pl.Expr | None, fields: Sequence[str] | None
+    ) -> list[pl.LazyFrame]:
+        """One lazy scan per distinct file schema, filtered and projected at the source."""
+        groups: dict[tuple[tuple[str, pl.DataType], ...], list[Path]] = {}
+        for part in parts:
+            key = tuple(self._schema(part.path).items())
+            groups.setdefault(key, []).append(part.path)
+        frames = []
+        for key, paths in groups.items():
+            lf = pl.scan_parquet(paths, hive_partitioning=False)
+            if predicate is not None:
+                lf = lf.filter(predicate)
+            if fields is not None:
+                present = {name for name, _ in key}
+                lf = lf.select([f for f in fields if f in present])
+            frames.append(lf)
+        return frames
+
+    def _listed(
+        self,
+        begin: float | None,
+        end: float | None,
+        predicate: pl.Expr | None,
+        fields: Sequence[str] | None,
+    ) -> tuple[list[PartFile], list[pl.LazyFrame]]:
+        """Live parts and their scans; lists again if a compaction removed a listed file."""
+        for _ in range(_LIST_ATTEMPTS - 1):
+            parts = partfiles.live_parts(self.root, begin, end)
+            try:
+                return parts, self._frames(parts, predicate, fields)
+            except FileNotFoundError:
+                continue
+        parts = partfiles.live_parts(self.root, begin, end)
+        return parts, self._frames(parts, predicate, fields)
+
+    def scan(
+        self,
+        idents: Sequence[str] | None = None,
+        begin: float | None = None,
+        end: float | None = None,
+        fields: Sequence[str] | None = None,
+        filter: pl.Expr | None = None,
+        *,
+        sort: bool = True,
+    ) -> pl.LazyFrame:
+        """Messages of ``idents`` with ``begin <= timestamp <= end``, sorted by ident, time.
+
+        Only partitions overlapping ``[begin, end]`` are opened. ``fields`` picks columns
+        (``ident`` and ``timestamp`` always come first); a requested field no file has comes
+        back as a null column (of its registry type if it has one); a column ``filter``
+        names that no file has is null while filtering. ``sort=False`` skips the final sort
+        where one would be needed (multi-file scans): rows come per file, each sorted.
+        """
+        wanted = None if fields is None else list(dict.fromkeys([*_SORT, *fields]))
+        read = wanted
+        if wanted is not None and filter is not None:
+            read = list(dict.fromkeys([*wanted, *filter.meta.root_names()]))
+        parts, frames = self._listed(begin, end, _time_filter(idents, begin, end), read)
+        presorted = len(frames) == 1 and _presorted(parts, idents)
+        out = unify(frames) if frames else pl.LazyFrame(schema=dict(CORE_SCHEMA))
+        if filter is not None:
+            # A parameter no message has is null in every message (as flespi sees it).
+            missing = [n for n in filter.meta.root_names() if n not in out.collect_schema()]
+            out = out.with_columns(_null(n) for n in missing).filter(filter).drop(missing)
+        if wanted is not None:
+            have = out.collect_schema()
+            out = out.select(pl.col(f) if f in have else _null(f) for f in wanted)
+        # Files are sorted by (ident, timestamp) and days are disjoint in time, so one file,
+        # or one device's rows from one file per day read in day order, need no sort (a
+        # sort of 10M rows costs seconds).
+        return out if presorted or not sort else out.sort(_SORT)
+
+    def stats(self) -> dict[str, int]:
+        """``files``, ``partitions``, ``bytes`` and ``rows`` of the live part files."""
+        parts = partfiles.live_parts(self.root)
+        rows = sum(_rows(p.path) for p in parts)
+        return {
+            "files": len(parts),
+            "partitions": len({p.day for p in parts}),
+            "bytes": sum(p.path.stat().st_size for p in parts),
+            "rows": rows,
+        }
+
+    # -- maintenance -------------------------------------------------------------------
+    def compact(
+        self, *, max_files: int = 1, grace: float = 0.0, small_bytes: int | None = None
+    ) -> dict[str, int]:
+        """Merge each partition holding more than ``max_files`` files into one file.
+
+        ``max_files=0`` rewrites every partition (dedup included) even if it has one file.
+
+        Identical messages (ignoring :data:`DEDUP_IGNORED`: a device resending after a lost
+        ack) are kept once, the earliest arrival. The merged file is named after the whole
+        seq range and renamed in before the inputs are deleted; a crash in between leaves
+        inputs that :func:`partfiles.leftovers` recognises. Files written after the start
+        are not touched. With ``grace > 0`` the inputs stay (readers ignore them) until a
+        later call finds them superseded for ``grace`` seconds, so a scan listed before
+        the merge can still be collected.
+
+        With ``small_bytes``, only the newest run of files smaller than that is merged
+        (cheap, frequent compaction that leaves the big merged file of the day alone). That
+        run is a suffix in seq order, so no other file's range can fall inside the merged
+        range and leftover detection stays exact.
+        """
+        stats = {"partitions": 0, "files_in": 0, "files_out": 0, "rows_dropped": 0}
+        with self._lock:
+            self._reap(grace)
+            by_day: dict[dt.date, list[PartFile]] = {}
+            for part in partfiles.live_parts(self.root):
+                by_day.setdefault(part.day, []).append(part)
+            for group in by_day.values():
+                chosen = _to_merge(group, max_files, small_bytes)
+                if chosen:
+                    stats["rows_dropped"] += self._merge(chosen, keep_inputs=grace > 0)
+                    stats["partitions"] += 1
+                    stats["files_in"] += len(chosen)
+                    stats["files_out"] += 1
+        return stats
+
+    def _reap(self, grace: float) -> None:
+        """Delete leftovers whose superseding file is at least ``grace`` seconds old."""
+        parts = partfiles.list_parts(self.root)
+        now = time.time()
+        doomed = [
+            old.path
+            for old, new in partfiles.superseded(parts)
+            if now - new.path.stat().st_mtime >= grace
+        ]
+        self._unlink(doomed)
+
+    def _merge(self, group: Sequence[PartFile], *, keep_inputs: bool) -> int:
+        rows_in = sum(_rows(p.path) for p in group)
+        merged = unify(self._frames(group, None, None))
+        frame = merged.sort(_arrival_order(merged.collect_schema()), nulls_last=True).collect()
+        frame = _dedup(frame)
+        name = partfiles.part_name(min(p.first for p in group), max(p.last for p in group))
+        out = partfiles.atomic_write_parquet(frame, group[0].path.parent / name)
+        if not keep_inputs:
+            self._unlink([p.path for p in group if p.path != out])
+        return rows_in - len(frame)
+
+    def delete(self, idents: Sequence[str] | None, begin: float | None, end: float | None) -> int:
+        """Remove the messages ``scan(idents, begin, end)`` would return; rows deleted."""
+        predicate = _time_filter(idents, begin, end)
+        with self._lock:
+            parts = partfiles.live_parts(self.root, begin, end)
+            everything = pl.col("ident").is_not_null()  # a column expression, not a scalar
+            return self._rewrite(parts, everything if predicate is None else predicate)
+
+    def _rewrite(self, parts: Sequence[PartFile], drop: pl.Expr) -> int:
+        removed, emptied = retention.rewrite([p.path for p in parts], drop)
+        self._unlink(emptied)
+        return removed
+
+    def enforce_retention(self, limits: Mapping[str, tuple[int, int]], now: float) -> int:
+        """Apply per-device ``(ttl_seconds, max_bytes)`` limits; rows dropped.
+
+        ``ttl <= 0`` keeps messages forever (flespi's "0 = don't store" is applied at
+        ingest, not here); otherwise messages with ``timestamp < now - ttl`` go.
+        ``max_bytes > 0`` drops a device's oldest messages until its estimated size is at
+        most ``max_bytes``. A device's size is estimated as its share, by row count, of each
+        file's bytes: ``sum(file bytes * device rows in file / file rows)``.
+        """
+        with self._lock:
+            parts = partfiles.live_parts(self.root)
+            drop = retention.retention_filter(
+                [(p.path, p.path.stat().st_size, _rows(p.path)) for p in parts], limits, now
+            )
+            return 0 if drop is None else self._rewrite(parts, drop)
+
+    # -- snapshots ---------------------------------------------------------------------
+    def snapshot(self, day: dt.date, dest: Path) -> list[Path]:
+        """Write ``dest/<ident>/<day>.json.gz`` for each device with messages on ``day``."""
+        begin, end = partfiles.day_bounds(day)
+        frame = self.scan(begin=begin, end=math.nextafter(end, -math.inf)).collect()
+        return snapshots.write_snapshots(frame, day, Path(dest))
+
+    @staticmethod
+    def read_snapshot(path: Path) -> list[dict[str, Any]]:
+        """The messages of one snapshot file (see :func:`snapshots.read_snapshot`)."""
+        return snapshots.read_snapshot(Path(path))
+
+
+def _null(name: str) -> pl.Expr:
+    """A null column ``name``, of its registry type if it has one."""
+    return pl.lit(None, REGISTRY_DTYPES.get(name)).alias(name)
+
+
+def _to_merge(
+    group: Sequence[PartFile], max_files: int, small_bytes: int | None
+) -> Sequence[PartFile]:
+    """The files of one partition (sorted by seq) a compaction merges."""
+    if len(group) <= max_files:
+        return []
+    if small_bytes is None:
+        return group
+    start = len(group)
+    while start > 0 and group[start - 1].path.stat().st_size < small_bytes:
+        start -= 1
+    return group[start:] if len(group) - start > 1 else []
+
+
+def _arrival_order(schema: Mapping[str, pl.DataType]) -> list[str]:
+    """Sort keys putting a device's resends after the first arrival (if arrival is known)."""
+    return [*_SORT, "server.timestamp"] if "server.timestamp" in schema else list(_SORT)
+
+
+def _dedup(frame: pl.DataFrame) -> pl.DataFrame:
+    """Keep the first of identical messages (ignoring :data:`DEDUP_IGNORED`).
+
+    ``frame`` is sorted by ident, timestamp, arrival, so resends are adjacent in their
+    (ident, timestamp) run: only rows of runs longer than one are compared in full.
+    """
+    same_prev = (pl.col("ident") == pl.col("ident").shift(1)) & (
+        pl.col("timestamp") == pl.col("timestamp").shift(1)
+    )
+    candidate = (same_prev | same_prev.shift(-1)).fill_null(False)
+    mask = frame.select(candidate).to_series()
+    if not mask.any():
+        return frame
+    subset = [c for c in frame.columns if c not in DEDUP_IGNORED]
+    runs = frame.filter(mask).unique(subset, keep="first", maintain_order=True)
+    order = _arrival_order(frame.schema)
+    return pl.concat([frame.filter(~mask), runs]).sort(order, nulls_last=True)
+
+
+def _presorted(parts: Sequence[PartFile], idents: Sequence[str] | None) -> bool:
+    one_per_day = len({p.day for p in parts}) == len(parts)
+    return len(parts) <= 1 or (one_per_day and idents is not None and len(set(idents)) == 1)
+
+
+def _rows(path: Path) -> int:
+    count = pl.scan_parquet(path, hive_partitioning=False).select(pl.len()).collect().item()
+    assert isinstance(count, int)
+    return count

@@ -1,0 +1,44 @@
+"""`telebench hub` argument handling and `telebench logs` on a real hub's store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from telebench.cli import main
+from telebench.hub import Hub
+from tests.hub.device import Device
+
+
+def test_hub_rejects_a_bad_port_option(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["hub", "--store", str(tmp_path), "--port", "teltonika=x"])
+    assert result.exit_code == 2
+    assert "expected PROTOCOL[/udp]=PORT" in result.output
+    result = CliRunner().invoke(main, ["hub", "--store", str(tmp_path), "--port", "gt06/udp=1"])
+    assert result.exit_code == 2
+    assert "no gt06/udp channel" in result.output
+
+
+def test_logs_shows_what_the_hub_logged(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    with Hub(store=store, ports=0) as hub, Device("gt06", hub.port("gt06"), "353413532150362") as d:
+        d.login()
+        d.send_raw(b"\xde\xad garbage")
+        d.read()
+    runner = CliRunner()
+    result = runner.invoke(main, ["logs", "--store", str(store), "--event", "parse.error"])
+    assert result.exit_code == 0, result.output
+    assert "parse.error" in result.output
+    assert "353413532150362" in result.output
+    result = runner.invoke(main, ["logs", "--store", str(store), "--json"])
+    events = [json.loads(line)["event"] for line in result.output.splitlines()]
+    assert events[:2] == ["connection.opened", "device.identified"]
+    assert "connection.closed" in events
+
+
+def test_logs_on_a_missing_store(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["logs", "--store", str(tmp_path / "nope")])
+    assert result.exit_code == 1
+    assert "no hub log" in result.output
