@@ -22,7 +22,7 @@ from simulators.net.loopback import loopback_run
 from simulators.net.memory import DeviceMemory
 from simulators.net.options import NetOptions, PacketLimits
 from simulators.net.report import LoadReport, SeriesRow
-from simulators.net.runner import run_load
+from simulators.net.runner import arun_load, run_load
 from simulators.net.synthetic import SyntheticFleet
 from simulators.net.tracker import Tracker
 
@@ -34,6 +34,7 @@ __all__ = [
     "SeriesRow",
     "SyntheticFleet",
     "Tracker",
+    "arun_load",
     "loopback_run",
     "run_load",
 ]

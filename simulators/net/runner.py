@@ -6,8 +6,12 @@ them (batched by ``send_period``). With ``speedup="max"`` simulated time jumps a
 whenever the black boxes run low, and each device sends its next packet as soon as the
 previous one is acked: the hub's ack rate sets the pace. The run stops by itself after
 ``duration`` simulated seconds, sends what is left and waits (up to ``drain_timeout``) for
-the outstanding acks. Once a wall second the runner times out missing acks, sends
-heartbeats and appends a :class:`~simulators.net.report.SeriesRow`.
+the outstanding acks. Four times a wall second the runner times out missing acks and
+sends the packets whose period is over; once a second it sends heartbeats and appends a
+:class:`~simulators.net.report.SeriesRow` (rates, ack latency) to the series.
+
+Simulated time starts when the fleet is online (``connect_timeout``) and, when the loop
+falls behind, lags wall time rather than arriving in bursts.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from simulators.net.tracker import SimClock, Tracker
 from telebench.errors import ConfigError
 from telebench.model import Message
 
-__all__ = ["Speedup", "run_load"]
+__all__ = ["Speedup", "arun_load", "run_load"]
 
 Speedup = float | Literal["max"]
 Progress = Callable[[SeriesRow], None]
@@ -352,30 +356,63 @@ def run_load(
     ...
     telebench.errors.ConfigError: no port for teltonika/tcp (vehicle 350000000000000); ...
     """
+    _check(speedup, duration)
+    return asyncio.run(
+        arun_load(
+            fleet,
+            hub_host=hub_host,
+            ports=ports,
+            speedup=speedup,
+            duration=duration,
+            progress=progress,
+            options=options,
+            seed=seed,
+            drain_timeout=drain_timeout,
+            connect_concurrency=connect_concurrency,
+            connect_timeout=connect_timeout,
+        )
+    )
+
+
+def _check(speedup: Speedup, duration: float) -> None:
     if speedup != "max" and not (isinstance(speedup, int | float) and speedup > 0):
         raise ConfigError(f"speedup: expected a number > 0 or 'max', got {speedup!r}")
     if not duration > 0:
         raise ConfigError(f"duration: expected simulated seconds > 0, got {duration!r}")
 
-    async def main() -> LoadReport:
-        thresholds = gc.get_threshold()
-        gc.set_threshold(50_000, 20, 100)
-        try:
-            return await _LoadRun(
-                fleet,
-                hub_host=hub_host,
-                ports=ports,
-                speedup=speedup,
-                duration=duration,
-                options=options or NetOptions(),
-                seed=seed,
-                progress=progress,
-                drain_timeout=drain_timeout,
-                connect_concurrency=connect_concurrency,
-                connect_timeout=connect_timeout,
-            ).main()
-        finally:
-            gc.set_threshold(*thresholds)
-            gc.unfreeze()
 
-    return asyncio.run(main())
+async def arun_load(
+    fleet: FleetLike,
+    *,
+    hub_host: str = "127.0.0.1",
+    ports: Mapping[tuple[str, str], int],
+    speedup: Speedup = 1.0,
+    duration: float,
+    progress: Progress | None = None,
+    options: NetOptions | None = None,
+    seed: int = 0,
+    drain_timeout: float = 10.0,
+    connect_concurrency: int = 256,
+    connect_timeout: float = 0.0,
+) -> LoadReport:
+    """:func:`run_load` as a coroutine, for a running event loop (a notebook)."""
+    _check(speedup, duration)
+    thresholds = gc.get_threshold()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        return await _LoadRun(
+            fleet,
+            hub_host=hub_host,
+            ports=ports,
+            speedup=speedup,
+            duration=duration,
+            options=options or NetOptions(),
+            seed=seed,
+            progress=progress,
+            drain_timeout=drain_timeout,
+            connect_concurrency=connect_concurrency,
+            connect_timeout=connect_timeout,
+        ).main()
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()

@@ -5,7 +5,7 @@ A :class:`Tracker` owns a client-role protocol session, its black box
 UDP or the in-process loopback) calls :meth:`Tracker.attach` when connected,
 :meth:`Tracker.receive` with the server's bytes and :meth:`Tracker.lost` when the server
 closed; the runner calls :meth:`Tracker.pump` when records or time arrive and
-:meth:`Tracker.check` once a second for timeouts. Every decision draws from the tracker's
+:meth:`Tracker.check` periodically for timeouts. Every decision draws from the tracker's
 own generator in a fixed order, so the same seed and options give the same bytes.
 
 Life of a TCP tracker: connect -> login -> (packet -> ack)* with heartbeats when idle;

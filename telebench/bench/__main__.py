@@ -119,7 +119,8 @@ def ingest(
         f"records/s acked  {r.records_per_s:,.0f} (offered {rate:,.0f}; each ack after fsync)\n"
         f"ack latency      p50 {r.ack_p50_ms:.1f} ms, p99 {r.ack_p99_ms:.1f} ms, "
         f"max {r.ack_max_ms:.1f} ms\n"
-        f"hub process      peak RSS {r.hub_peak_rss_mb:,.0f} MB, CPU {r.hub_cpu_percent:.0f}%\n"
+        f"hub process      peak RSS {r.hub_peak_rss_mb:,.0f} MB, CPU {r.hub_cpu_percent:.0f}%"
+        f" (driver process CPU {r.client_cpu_percent:.0f}%)\n"
         f"stored           {r.stored_records:,} records for {r.total_acked:,} acked; "
         f"{r.duplicates} duplicates"
     )
@@ -149,6 +150,77 @@ def store(devices: int, days: int, repeat: int) -> None:
         f"full scan        {r.full_scan_s:.2f} s ({r.messages / r.full_scan_s:,.0f} msgs/s), "
         f"sorted by ident and time {r.full_scan_sorted_s:.2f} s"
     )
+
+
+def _print_flat(result: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    for key, value in result.items():
+        shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
+        click.echo(f"{key:<22} {shown}")
+
+
+@main.command("calc")
+@click.option("--messages", default=10_000_000, show_default=True)
+@click.option("--devices", default=1000, show_default=True)
+@click.option("--fences", default=1000, show_default=True, help="Circular geofences (300 m).")
+@click.option("--no-movingpandas", is_flag=True, help="Skip the MovingPandas comparison.")
+@click.option("--json", "as_json", is_flag=True)
+def calc(messages: int, devices: int, fences: int, no_movingpandas: bool, as_json: bool) -> None:
+    """Calculators on synthetic fleet data: trips+parkings, spatial stops, geofences.
+
+    \b
+    Goals (10M messages, 1,000 devices): trips + parkings <= 2 s, stops <= 2 s,
+    geofences vs 1,000 polygons <= 10 s, peak memory <= 4 GB.
+    """
+    from telebench.bench import calc as calc_bench
+
+    result = calc_bench.run(
+        messages=messages, devices=devices, fences=fences, movingpandas=not no_movingpandas
+    )
+    _print_flat(dict(result), as_json)
+
+
+@main.command("streams")
+@click.option("--messages", default=200_000, show_default=True)
+@click.option("--batch", default=1000, show_default=True, help="limit_messages of the stream.")
+@click.option("--json", "as_json", is_flag=True)
+def streams(messages: int, batch: int, as_json: bool) -> None:
+    """HTTP stream delivery from a WAL to a real receiver process (fsync'd), batches of 1,000.
+
+    Goal: >= 20,000 messages/s end to end on loopback.
+    """
+    from telebench.bench import streams as streams_bench
+
+    _print_flat(streams_bench.run(messages=messages, batch=batch), as_json)
+
+
+@main.command("simulate")
+@click.option("--devices", default=10_000, show_default=True)
+@click.option("--rate", default=20_000.0, show_default=True, help="Records/s offered.")
+@click.option("--seconds", default=30.0, show_default=True)
+@click.option("--warmup", default=10.0, show_default=True)
+@click.option("--no-fsync", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+def simulate(
+    devices: int, rate: float, seconds: float, warmup: float, no_fsync: bool, as_json: bool
+) -> None:
+    """One simulator process holding DEVICES tracker connections against a hub process.
+
+    Goal: >= 10,000 connections and >= 20,000 records/s emitted into the hub.
+    """
+    from telebench.bench import simulate as simulate_bench
+
+    result = simulate_bench.run(
+        devices=devices,
+        rate=rate,
+        seconds=seconds,
+        warmup=warmup,
+        fsync=not no_fsync,
+        progress=lambda text: click.echo(text, err=True),
+    )
+    _print_flat(asdict(result), as_json)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ centred on random fixes. Built with numpy, no per-message Python.
 
 Examples
 --------
->>> r = run(messages=20_000, devices=10, fences=20)
+>>> r = run(messages=20_000, devices=10, fences=20, movingpandas=False)
 >>> r["trips"] > 0 and r["stops"] > 0 and r["visits"] > 0
 True
 """
@@ -29,28 +29,34 @@ _SEG = 200
 
 
 def fleet(messages: int, devices: int, seed: int = 0) -> pl.DataFrame:
-    """A synthetic message frame of ``devices`` x ``messages // devices`` rows."""
+    """A synthetic message frame of ``devices`` x ``messages // devices`` rows (built 100
+    devices at a time to bound the temporaries)."""
     rng = np.random.default_rng(seed)
     per = max(messages // devices, 1)
     k = np.arange(per)
     moving = (k // _SEG) % 2 == 1
-    dt = np.where(moving, 10.0, 60.0)
-    t = 1_764_000_000.0 + np.cumsum(dt)[None, :] + rng.uniform(0, 3600, (devices, 1))
-    heading = rng.uniform(0, 2 * np.pi, (devices, per // _SEG + 1))[:, k // _SEG]
-    step = np.where(moving, 139.0, 0.0) * rng.uniform(0.8, 1.2, (devices, per))
-    lat0, lon0 = rng.uniform(41.0, 43.0, (devices, 1)), rng.uniform(0.0, 3.0, (devices, 1))
-    lat = lat0 + np.cumsum(step * np.cos(heading), axis=1) / 111_195.0
-    lon = lon0 + np.cumsum(step * np.sin(heading), axis=1) / (111_195.0 * np.cos(np.radians(lat0)))
-    noise = rng.normal(0, 5.0 / 111_195.0, (2, devices, per)) * ~moving
-    idents = np.repeat(np.array([f"{350_000_000_000_000 + i}" for i in range(devices)]), per)
-    return pl.DataFrame({
-        "ident": idents, "timestamp": t.ravel(),
-        "position.latitude": (lat + noise[0]).ravel(),
-        "position.longitude": (lon + noise[1]).ravel(),
-        "position.speed": np.tile(np.where(moving, 50.0, 0.0), devices),
-        "engine.ignition.status": np.tile(moving, devices),
-        "vehicle.mileage": (np.cumsum(step, axis=1) / 1000.0).ravel(),
-    })  # fmt: skip
+    t_rel = np.cumsum(np.where(moving, 10.0, 60.0))
+    parts = []
+    for first in range(0, devices, 100):
+        n = min(100, devices - first)
+        t = 1_764_000_000.0 + t_rel[None, :] + rng.uniform(0, 3600, (n, 1))
+        heading = rng.uniform(0, 2 * np.pi, (n, per // _SEG + 1))[:, k // _SEG]
+        step = np.where(moving, 139.0, 0.0) * rng.uniform(0.8, 1.2, (n, per))
+        lat0, lon0 = rng.uniform(41.0, 43.0, (n, 1)), rng.uniform(0.0, 3.0, (n, 1))
+        lat = lat0 + np.cumsum(step * np.cos(heading), axis=1) / 111_195.0
+        kx = 111_195.0 * np.cos(np.radians(lat0))
+        lon = lon0 + np.cumsum(step * np.sin(heading), axis=1) / kx
+        noise = rng.normal(0, 5.0 / 111_195.0, (2, n, per)) * ~moving
+        idents = [f"{350_000_000_000_000 + i}" for i in range(first, first + n)]
+        parts.append(pl.DataFrame({
+            "ident": np.repeat(np.array(idents), per), "timestamp": t.ravel(),
+            "position.latitude": (lat + noise[0]).ravel(),
+            "position.longitude": (lon + noise[1]).ravel(),
+            "position.speed": np.tile(np.where(moving, 50.0, 0.0), n),
+            "engine.ignition.status": np.tile(moving, n),
+            "vehicle.mileage": (np.cumsum(step, axis=1) / 1000.0).ravel(),
+        }))  # fmt: skip
+    return pl.concat(parts, rechunk=True)
 
 
 def _timed(fn: Any) -> tuple[float, float, int]:
@@ -60,10 +66,48 @@ def _timed(fn: Any) -> tuple[float, float, int]:
     return time.perf_counter() - start, time.process_time() - cpu, n
 
 
+def _movingpandas(points: int, seed: int) -> dict[str, float | int | str]:
+    """Spatial stops on the same ``points`` with MovingPandas' TrajectoryStopDetector and ours."""
+    import datetime as dt
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import geopandas as gpd  # type: ignore[import-untyped]
+        import movingpandas as mpd  # type: ignore[import-untyped]
+
+        df = fleet(points, max(points // 10_000, 1), seed)
+        start = time.perf_counter()
+        ours = stops(df.lazy()).collect().height
+        t_ours = time.perf_counter() - start
+        pdf = df.select(
+            "ident", t=pl.from_epoch((pl.col("timestamp") * 1e6).cast(pl.Int64), "us"),
+            x="position.longitude", y="position.latitude",
+        ).to_pandas()  # fmt: skip
+        gdf = gpd.GeoDataFrame(pdf, geometry=gpd.points_from_xy(pdf.x, pdf.y), crs=4326)
+        start = time.perf_counter()
+        tc = mpd.TrajectoryCollection(gdf, traj_id_col="ident", t="t")
+        found = mpd.TrajectoryStopDetector(tc).get_stop_segments(
+            max_diameter=100, min_duration=dt.timedelta(seconds=300)
+        )
+        t_mp = time.perf_counter() - start
+    return {
+        "mp_points": df.height, "mp_stops_s": round(t_mp, 3), "mp_stops": len(found),
+        "ours_stops_s": round(t_ours, 3), "ours_stops": ours,
+        "mp_over_ours": round(t_mp / max(t_ours, 1e-9), 1),
+    }  # fmt: skip
+
+
 def run(
-    *, messages: int = 10_000_000, devices: int = 1000, fences: int = 1000, seed: int = 0
+    *,
+    messages: int = 10_000_000,
+    devices: int = 1000,
+    fences: int = 1000,
+    seed: int = 0,
+    movingpandas: bool = True,
 ) -> dict[str, float | int | str]:
-    """Seconds for each calculator, interval counts and peak RSS (MB) of this process."""
+    """Seconds for each calculator, interval counts and peak RSS (MB) of this process; with
+    ``movingpandas`` (and it installed) the same stop detection on 100,000 points by both."""
     df = fleet(messages, devices, seed)
     rng = np.random.default_rng(seed + 1)
     pick = rng.integers(0, df.height, fences)
@@ -85,8 +129,12 @@ def run(
         "trips": n_trips, "parkings": n_park, "stops": n_stops, "visits": n_geo,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }  # fmt: skip
-    mp = importlib.util.find_spec("movingpandas") is not None
-    out["movingpandas"] = "installed" if mp else "not installed"
+    if not movingpandas:
+        out["movingpandas"] = "skipped"
+    elif importlib.util.find_spec("movingpandas") is None:
+        out["movingpandas"] = "not installed"
+    else:
+        out.update(_movingpandas(100_000, seed))
     return out
 
 

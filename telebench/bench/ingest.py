@@ -47,6 +47,7 @@ class IngestResult:
     ack_max_ms: float
     hub_peak_rss_mb: float
     hub_cpu_percent: float
+    client_cpu_percent: float
     total_acked: int = 0
     stored_records: int = 0
     duplicates: int = 0
@@ -249,11 +250,13 @@ def run(
     stats, connected = _Stats(), [0]
     try:
         cpu_before = hub_process.cpu_times()
+        own_before = psutil.Process().cpu_times()
         wall_before = time.perf_counter()
         elapsed = asyncio.run(
             _drive(port, devices, rate, records, seconds, warmup, stats, connected, progress)
         )
         cpu_after = hub_process.cpu_times()
+        own_after = psutil.Process().cpu_times()
         wall = time.perf_counter() - wall_before
     finally:
         watching.set()
@@ -261,6 +264,7 @@ def run(
         proc.wait(timeout=120)
     latencies = sorted(stats.latencies) or [0.0]
     cpu = (cpu_after.user + cpu_after.system - cpu_before.user - cpu_before.system) / wall
+    own = (own_after.user + own_after.system - own_before.user - own_before.system) / wall
     result = IngestResult(
         devices=devices,
         connected=connected[0],
@@ -272,6 +276,7 @@ def run(
         ack_max_ms=1000 * latencies[-1],
         hub_peak_rss_mb=peak[0],
         hub_cpu_percent=100 * cpu,
+        client_cpu_percent=100 * own,
         total_acked=stats.total,
         errors=stats.errors[:5],
     )

@@ -95,7 +95,7 @@ class Grid:
         ``(r, fence, first fraction, last fraction)`` along the segment."""
         ok = np.isfinite(lon) & np.isfinite(lat)
         seg = np.flatnonzero(np.append(False, (dev[1:] == dev[:-1]) & ok[1:] & ok[:-1]))
-        ix, iy = self._ix(lon), self._ix(lat)
+        ix, iy = self._ix(np.where(ok, lon, 0.0)), self._ix(np.where(ok, lat, 0.0))
         near = np.abs(ix[seg] - ix[seg - 1]) + np.abs(iy[seg] - iy[seg - 1]) <= 1
         good = np.zeros(len(lon) + 1, dtype=bool)
         good[seg[near]] = True
@@ -136,13 +136,22 @@ def segment_fracs(
     x0: F64, y0: F64, x1: F64, y1: F64, target: npt.NDArray[np.object_]
 ) -> tuple[F64, F64]:
     """First and last fraction (0..1) along each segment where it meets ``target``
-    (a polygon, or its boundary for a crossing point); NaN where it does not."""
-    inter = shapely.intersection(_lines(x0, y0, x1, y1), target)
+    (a polygon, or its boundary for a crossing point); NaN where it does not. A zero-length
+    segment (two fixes at the same spot) gets 0 (GEOS cannot intersect it), one with a
+    missing end NaN."""
+    finite = np.isfinite(x0) & np.isfinite(y0) & np.isfinite(x1) & np.isfinite(y1)
+    lo = np.where(finite, 0.0, np.nan)
+    hi = lo.copy()
+    real = np.flatnonzero(finite & ((x0 != x1) | (y0 != y1)))
+    x0, y0, x1, y1 = x0[real], y0[real], x1[real], y1[real]
+    inter = shapely.intersection(_lines(x0, y0, x1, y1), target[real])
     xy, idx = shapely.get_coordinates(inter, return_index=True)
     dx, dy = (x1 - x0)[idx], (y1 - y0)[idx]
-    den = np.where(dx * dx + dy * dy > 0, dx * dx + dy * dy, 1.0)
-    frac = np.clip(((xy[:, 0] - x0[idx]) * dx + (xy[:, 1] - y0[idx]) * dy) / den, 0.0, 1.0)
-    lo, hi = np.full(len(x0), np.nan), np.full(len(x0), np.nan)
-    np.fmin.at(lo, idx, frac)
-    np.fmax.at(hi, idx, frac)
+    frac = np.clip(
+        ((xy[:, 0] - x0[idx]) * dx + (xy[:, 1] - y0[idx]) * dy) / (dx * dx + dy * dy), 0, 1
+    )
+    rlo, rhi = np.full(len(real), np.nan), np.full(len(real), np.nan)
+    np.fmin.at(rlo, idx, frac)
+    np.fmax.at(rhi, idx, frac)
+    lo[real], hi[real] = rlo, rhi
     return lo, hi

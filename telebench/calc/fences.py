@@ -57,8 +57,10 @@ def circle(lat: float, lon: float, radius: float) -> Any:
     >>> round(shapely.bounds(circle(0.0, 0.0, 1000.0))[3] * 111195)
     1000
     """
-    if radius <= 0:
-        raise ConfigError(f"circle radius must be > 0 m, got {radius}")
+    if radius <= 0 or not (np.isfinite(lat) and np.isfinite(lon)):
+        raise ConfigError(
+            f"circle needs a finite centre and radius > 0 m, got {lat}, {lon}, {radius}"
+        )
     return _metric(shapely.Point(lon, lat), lambda g: shapely.buffer(g, radius, quad_segs=16))
 
 
@@ -90,6 +92,10 @@ class Geofences:
         bad = [n for n, g in shapes.items() if shapely.get_type_id(g) not in (3, 6)]
         if bad:
             raise ConfigError(f"geofences {bad[:5]} are not polygons (use circle()/corridor())")
+        box = shapely.bounds(geoms)
+        empty = [n for n, b in zip(shapes, box, strict=True) if not np.isfinite(b).all()]
+        if empty:
+            raise ConfigError(f"geofences {empty[:5]} are empty or have non-finite coordinates")
         return cls(tuple(shapes), geoms)
 
     @classmethod

@@ -43,8 +43,10 @@ __all__ = ["Geofences", "InGeofence", "geofence_events", "geofence_visits"]
 
 
 def _load(messages: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Fixes only: a message without a position neither enters nor leaves a fence."""
+    has_fix = pl.col(LAT).is_not_null() & pl.col(LON).is_not_null()
     return (
-        prepare(messages, [LAT, LON])
+        prepare(messages, [LAT, LON], where=has_fix)
         .select(
             IDENT,
             ROW,

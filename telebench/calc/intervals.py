@@ -135,7 +135,7 @@ def _runs(rows: pl.DataFrame) -> pl.DataFrame:
     maximum is one ``np.maximum.reduceat`` (no group_by over every message).
     """
     starts = np.flatnonzero(rows.get_column("_reason").to_numpy() != 0)
-    ends = np.append(starts[1:] - 1, rows.height - 1)
+    ends = np.append(starts[1:] - 1, rows.height - 1) if starts.size else starts
     spd = rows.get_column("_spd").fill_null(-np.inf).fill_nan(-np.inf).to_numpy()
     top = np.maximum.reduceat(spd, starts) if starts.size else np.empty(0)
     idx, last = pl.Series(starts), pl.Series(ends)
@@ -228,7 +228,7 @@ def _inactive(
     if now is not None:
         last = lf.group_by(IDENT).agg(pl.col(TS).max().alias("begin"))
         trailing = last.filter(now - pl.col("begin") > sel.delay).with_columns(
-            end=pl.lit(now), active=pl.lit(True), ended_by=pl.lit(END_OF_DATA)
+            end=pl.lit(float(now)), active=pl.lit(True), ended_by=pl.lit(END_OF_DATA)
         )
         gaps = pl.concat([gaps.select(trailing.collect_schema().names()), trailing])
     return (

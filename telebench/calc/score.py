@@ -3,7 +3,8 @@
 A predicted interval matches a true one of the same ``ident`` when their time overlap is at
 least ``min_overlap`` (50%) of the longer of the two; each interval matches at most once
 (greedy, largest overlap first). Truth columns may be named as the simulator writes them
-(``enter_time``/``exit_time``, ``distance_m`` in metres); predicted ``distance`` is km.
+(``start_time``/``end_time``, ``enter_time``/``exit_time``, ``distance_m`` in metres);
+predicted ``distance`` is km.
 
 Examples
 --------
@@ -27,7 +28,12 @@ from telebench.errors import SchemaError
 
 __all__ = ["score"]
 
-_ALIASES = {"enter_time": "begin", "exit_time": "end"}
+_ALIASES = {
+    "enter_time": "begin",
+    "exit_time": "end",
+    "start_time": "begin",
+    "end_time": "end",
+}
 
 
 def _norm(df: pl.DataFrame | pl.LazyFrame, who: str) -> pl.DataFrame:

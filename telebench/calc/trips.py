@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from telebench.calc._frame import IDENT, LAT, LON, NEW, ROW, TS, haversine_m, new_device, prepare
+from telebench.calc._frame import IDENT, LAT, LON, NEW, ROW, TS, new_device, prepare
 from telebench.calc.counters import Counters
 from telebench.calc.intervals import END_OF_DATA, intervals
 from telebench.calc.selectors import IgnitionOrSpeed, Selector
@@ -124,26 +124,37 @@ def _diag(lat0: pl.Expr, lat1: pl.Expr, lon0: pl.Expr, lon1: pl.Expr) -> pl.Expr
 def range_extrema(
     values: npt.NDArray[np.float64], lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Min and max of ``values[lo[i]:hi[i] + 1]`` for every i, by doubling (sparse table one
-    level at a time: ``log2(longest range)`` vectorised passes, two arrays alive).
+    """Min and max of ``values[..., lo[i]:hi[i] + 1]`` for every i (``values`` 1-D or 2-D,
+    ranges along the last axis), by doubling: a sparse table built one level at a time,
+    ``log2(longest range)`` vectorised passes with two buffers alive.
 
     >>> v = np.array([3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0])
     >>> range_extrema(v, np.array([0, 2, 4, 6]), np.array([2, 5, 6, 6]))
     (array([1., 1., 2., 2.]), array([4., 9., 9., 2.]))
     """
-    length = hi - lo + 1
-    level = np.floor(np.log2(np.maximum(length, 1))).astype(np.int64)
+    level = np.floor(np.log2(np.maximum(hi - lo + 1, 1))).astype(np.int64)
     mn, mx = values.copy(), values.copy()
-    out_mn, out_mx = np.empty_like(values), np.empty_like(values)
+    tmp = np.empty_like(values)
+    out_mn = np.empty((*values.shape[:-1], len(lo)))
+    out_mx = np.empty_like(out_mn)
     for k in range(int(level.max(initial=0)) + 1):
         if k:
-            h = 1 << (k - 1)  # mn[x] now covers values[x : x + 2**k]
-            np.minimum(mn[:-h], mn[h:], out=mn[:-h])
-            np.maximum(mx[:-h], mx[h:], out=mx[:-h])
+            h = 1 << (k - 1)  # after this pass mn[x] covers values[x : x + 2**k]
+            for buf, op in ((mn, np.minimum), (mx, np.maximum)):
+                op(buf[..., :-h], buf[..., h:], out=tmp[..., :-h])
+                buf[..., :-h] = tmp[..., :-h]
+        if k < level.min(initial=0):
+            continue
+        if k == level.max(initial=0) == level.min(initial=0):  # one level: no scatter
+            a, b = lo, hi - (1 << k) + 1
+            return (
+                np.minimum(np.take(mn, a, axis=-1), np.take(mn, b, axis=-1)),
+                np.maximum(np.take(mx, a, axis=-1), np.take(mx, b, axis=-1)),
+            )
         sel = np.flatnonzero(level == k)
         a, b = lo[sel], hi[sel] - (1 << k) + 1
-        out_mn[sel] = np.minimum(mn[a], mn[b])
-        out_mx[sel] = np.maximum(mx[a], mx[b])
+        out_mn[..., sel] = np.minimum(np.take(mn, a, axis=-1), np.take(mn, b, axis=-1))
+        out_mx[..., sel] = np.maximum(np.take(mx, a, axis=-1), np.take(mx, b, axis=-1))
     return out_mn, out_mx
 
 
@@ -155,59 +166,73 @@ def _covered(rows: pl.DataFrame, diameter: float, duration: float) -> pl.Series:
     span = int(rows.select(t.max()).item() or 0) + int(duration) + 1
     dev = new_device().cast(pl.Int64).cum_sum() - 1
     ti = rows.select(dev * (span * 1000) + (t * 1000).floor().cast(pl.Int64)).to_series()
-    j = ti.search_sorted(ti - int(duration * 1000), side="left").cast(pl.Int64)
+    tn = ti.to_numpy()
+    j = np.searchsorted(tn, tn - int(duration * 1000), side="left")
     start = rows.select(pl.when(new_device()).then(pl.col(ROW)).forward_fill()).to_series()
     # Include the fix just before the window: a stay reported once an hour still spans it.
-    jp = np.maximum(j.to_numpy() - 1, start.to_numpy())
+    jp = np.maximum(j - 1, start.to_numpy())
     i = np.arange(rows.height, dtype=np.int64)
-    la0, la1 = range_extrema(rows.get_column(LAT).cast(pl.Float64).to_numpy(), jp, i)
-    lo0, lo1 = range_extrema(rows.get_column(LON).cast(pl.Float64).to_numpy(), jp, i)
     ts = rows.get_column(TS).to_numpy()
-    w = pl.DataFrame({"_la0": la0, "_la1": la1, "_lo0": lo0, "_lo1": lo1, "_jp": jp,
-                      "_span": ts - ts[jp]})  # fmt: skip
-    box = _diag(pl.col("_la0"), pl.col("_la1"), pl.col("_lo0"), pl.col("_lo1"))
-    qual = (box <= diameter) & (pl.col("_span") >= duration)
-    big = rows.height + 1
+    xy = np.stack([rows.get_column(c).cast(pl.Float64).to_numpy() for c in (LAT, LON)])
+    # Cheap filter first: a window holding one step longer than the diameter cannot fit
+    # (prefix count of long steps), nor one shorter than the duration.
+    kx = np.cos(np.radians(xy[0]))
+    step = np.zeros(rows.height)
+    dlat, dlon = np.diff(xy[0]) * _M_PER_DEG, np.diff(xy[1]) * _M_PER_DEG * kx[1:]
+    step[1:] = np.sqrt(dlat * dlat + dlon * dlon)
+    path = np.cumsum(step)
+    n_long = np.cumsum(step > diameter)
+    cand = np.flatnonzero((n_long - n_long[jp] == 0) & (ts - ts[jp] >= duration))
+    # Exact shortcut: a track no longer than the diameter fits in it (triangle inequality);
+    # only the other windows need their bounding box (sparse parked fixes rarely do).
+    unsure = cand[path[cand] - path[jp[cand]] > diameter]
+    ok = np.ones(cand.size, dtype=bool)
+    if unsure.size:
+        (la0, lo0), (la1, lo1) = range_extrema(xy, jp[unsure], unsure)
+        dlat, dlon = (la1 - la0) * _M_PER_DEG, (lo1 - lo0) * _M_PER_DEG * kx[unsure]
+        ok[np.searchsorted(cand, unsure)] = dlat * dlat + dlon * dlon <= diameter * diameter
+    first = np.full(rows.height + 1, rows.height + 1, dtype=np.int64)
+    first[cand[ok]] = jp[cand[ok]]
     # Row k is covered if a qualifying window ending at i >= k starts at or before k.
-    first = pl.when(qual).then(pl.col("_jp")).otherwise(big).reverse().cum_min().reverse()
-    return w.select(first <= pl.Series(i)).to_series()
+    first = np.minimum.accumulate(first[::-1])[::-1][:-1]
+    return pl.Series(first <= i)
 
 
 def _stays(rows: pl.DataFrame, diameter: float) -> pl.DataFrame:
-    """Runs of covered rows; a jump longer than ``diameter`` between them starts a new stay."""
-    same = ~new_device()
-    step = haversine_m(pl.col(LAT).shift(1), pl.col(LON).shift(1), pl.col(LAT), pl.col(LON))
-    begins = pl.col("_cov") & ~(same & pl.col("_cov").shift(1) & (step <= diameter)).fill_null(
-        False
-    )
-    last = new_device().shift(-1).fill_null(True)
-    last_row = pl.when(last).then(pl.col(ROW)).backward_fill()
-    g = (
-        rows.with_columns(_stay=begins.cum_sum(), _last=last_row)
-        .filter(pl.col("_cov"))
-        .group_by("_stay", maintain_order=True)
-        .agg(
-            pl.col(IDENT).first(),
-            pl.col(TS).first().alias("begin"),
-            pl.col(TS).last().alias("end"),
-            (pl.col(ROW).last() == pl.col("_last").first()).alias("active"),
-            pl.len().cast(pl.Int64).alias("messages"),
-            pl.col(LAT).mean().alias("latitude"),
-            pl.col(LON).mean().alias("longitude"),
-            _diag(pl.col(LAT).min(), pl.col(LAT).max(), pl.col(LON).min(), pl.col(LON).max()).alias(
-                "diameter"
-            ),
-        )
-    )
-    return g.select(
-        IDENT,
-        "begin",
-        "end",
-        duration=pl.col("end") - pl.col("begin"),
-        active="active",
-        ended_by=pl.when("active").then(pl.lit(END_OF_DATA)).otherwise(pl.lit("moved")),
-        messages="messages",
-        latitude="latitude",
-        longitude="longitude",
-        diameter="diameter",
-    )
+    """Runs of covered rows; a jump longer than ``diameter`` between them starts a new stay.
+
+    Stays are contiguous row blocks, so their aggregates are ``np.*.reduceat`` segments."""
+    covered = rows.get_column("_cov").to_numpy()
+    new = rows.get_column(NEW).to_numpy()
+    last = np.append(new[1:], True)
+    cov = np.flatnonzero(covered)
+    # A covered row continues the stay of the row before it if that one is covered, of the
+    # same device and no farther than the diameter (equirectangular, on covered rows only).
+    prev = np.maximum(cov - 1, 0)
+    lat, lon = (rows.get_column(c).cast(pl.Float64).to_numpy() for c in (LAT, LON))
+    dlat = (lat[cov] - lat[prev]) * _M_PER_DEG
+    dlon = (lon[cov] - lon[prev]) * _M_PER_DEG * np.cos(np.radians(lat[cov]))
+    near = dlat * dlat + dlon * dlon <= diameter * diameter
+    seg = np.flatnonzero(~(covered[prev] & ~new[cov] & near & (cov > 0)))
+    first_row = cov[seg]
+    last_row = cov[np.append(seg[1:], cov.size) - 1] if seg.size else seg
+    count = np.diff(np.append(seg, cov.size)) if seg.size else seg
+
+    def red(col: str, op: Any) -> npt.NDArray[np.float64]:
+        v = rows.get_column(col).cast(pl.Float64).to_numpy()[cov]
+        return np.asarray(op.reduceat(v, seg), dtype=np.float64) if seg.size else np.empty(0)
+
+    ts = rows.get_column(TS).to_numpy()
+    lat0, lat1 = red(LAT, np.minimum), red(LAT, np.maximum)
+    lon0, lon1 = red(LON, np.minimum), red(LON, np.maximum)
+    active = last[last_row]
+    out = pl.DataFrame({
+        IDENT: rows.get_column(IDENT).gather(first_row), "begin": ts[first_row],
+        "end": ts[last_row], "duration": ts[last_row] - ts[first_row], "active": active,
+        "ended_by": np.where(active, END_OF_DATA, "moved"), "messages": count.astype(np.int64),
+        "latitude": red(LAT, np.add) / np.maximum(count, 1),
+        "longitude": red(LON, np.add) / np.maximum(count, 1),
+        "_la0": lat0, "_la1": lat1, "_lo0": lon0, "_lo1": lon1,
+    })  # fmt: skip
+    box = _diag(pl.col("_la0"), pl.col("_la1"), pl.col("_lo0"), pl.col("_lo1"))
+    return out.with_columns(diameter=box).drop("_la0", "_la1", "_lo0", "_lo1")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import click
 
 from telebench import __version__
+from telebench.cli.calc import calc_group, export_command
 from telebench.cli.decode import decode_command
 from telebench.cli.demo import demo_command
 from telebench.cli.devices import devices_group
@@ -21,6 +22,8 @@ from telebench.cli.hub import hub_command
 from telebench.cli.logs import logs_command
 from telebench.cli.params import params_command
 from telebench.cli.receiver import receiver_group
+from telebench.cli.replay import replay_command
+from telebench.cli.simulate import simulate_command
 from telebench.cli.streams import streams_group
 
 __all__ = ["main"]
@@ -47,3 +50,7 @@ main.add_command(devices_group)
 main.add_command(logs_command)
 main.add_command(streams_group)
 main.add_command(receiver_group)
+main.add_command(replay_command)
+main.add_command(simulate_command)
+main.add_command(calc_group)
+main.add_command(export_command)

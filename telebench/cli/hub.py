@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -58,6 +59,9 @@ def hub_command(
       telebench hub --store /tmp/hub --port teltonika=6027
       telebench hub --config hub.toml --host 0.0.0.0
     """
+    # The event loop makes thousands of syscalls a second, each releasing the GIL; with the
+    # default 5 ms switch interval a busy flush thread keeps it for that long every time.
+    sys.setswitchinterval(0.0005)
     try:
         config = load_config(config_file) if config_file else HubConfig()
         config = _apply_options(config, store, host, ports, no_fsync)

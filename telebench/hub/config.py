@@ -9,6 +9,8 @@ A relative ``store`` set in the file is resolved against the file's directory::
     compact_interval = 60.0       # s between compactions of small Parquet parts
     retention_interval = 3600.0   # s between runs of the per-device messages_ttl cleanup
     telemetry_interval = 5.0      # s between folds of new messages into telemetry
+    daily_snapshots = true        # yesterday as snapshots/<ident>/<day>.json.gz
+    logs_ttl = 2592000.0          # s the hub log is kept (30 days)
     fsync = true                  # fsync the WAL before acking devices
     capture_raw = ["35630704*"]   # idents (wildcards) whose raw bytes are captured
     log_level = "INFO"
@@ -214,6 +216,8 @@ class HubConfig:
     compact_interval: float = 60.0
     retention_interval: float = 3600.0
     telemetry_interval: float = 5.0
+    daily_snapshots: bool = True
+    logs_ttl: float = 30 * 86400.0
     fsync: bool = True
     plugins: list[Plugin] = dataclasses.field(default_factory=list)
     capture_raw: list[str] = dataclasses.field(default_factory=list)
@@ -233,8 +237,9 @@ class HubConfig:
         )
         for key in intervals:
             set_(self, key, _positive(key, getattr(self, key)))
-        if not isinstance(self.fsync, bool):
-            raise ConfigError(f"fsync: expected true or false, got {self.fsync!r}")
+        for flag in ("fsync", "daily_snapshots"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"{flag}: expected true or false, got {getattr(self, flag)!r}")
         level = self.log_level.upper() if isinstance(self.log_level, str) else self.log_level
         set_(self, "log_level", _choice("log_level", level, _LOG_LEVELS))
         _int("dedup_window", self.dedup_window, 1)

@@ -51,6 +51,7 @@ class StreamConnection(asyncio.Protocol):
         self.last_activity = time.monotonic()
         self.close_reason: str | None = None
         self._answers: deque[_Answer] = deque()
+        self._commands: deque[str] = deque()  # waiting for the answers ahead of them
         self._close_after_answers = False
         self._capture = False
         self._last_in = b""
@@ -200,6 +201,8 @@ class StreamConnection(asyncio.Protocol):
                 self.close("store failure")
                 return
             self.write(self._send(answer))
+        while self._commands and not self._close_after_answers:
+            self._write_command(self._commands.popleft())
         if self._close_after_answers:
             self.close(self.close_reason or "peer closed")
 
@@ -218,9 +221,20 @@ class StreamConnection(asyncio.Protocol):
             self.transport.write(data)
 
     def send_command(self, text: str) -> bool:
-        """Send a command now; ``False`` if this session cannot carry it."""
+        """Send a command; ``False`` if this connection cannot carry it.
+
+        A command never overtakes a pending ack: a Teltonika device reading ``00000000``
+        right after sending records would take a Codec 12 frame for "0 records accepted".
+        """
         if self.session is None or self.transport is None or self.transport.is_closing():
             return False
+        if self._answers:
+            self._commands.append(text)
+            return True
+        return self._write_command(text)
+
+    def _write_command(self, text: str) -> bool:
+        assert self.session is not None
         try:
             data = self.session.send(SendCommand(text=text, ident=self.ident))
         except ProtocolError:

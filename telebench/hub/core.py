@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 from telebench.errors import ProtocolError
+from telebench.hub.capture import Direction, append_raw
 from telebench.hub.config import ChannelConfig, HubConfig
 from telebench.hub.connection import StreamConnection
 from telebench.hub.datagram import DatagramChannel
@@ -33,8 +33,6 @@ __all__ = ["ChannelRuntime", "Decision", "HubCore", "Stores"]
 
 _SWEEP_SECONDS: Final = 1.0
 _EXCERPT: Final = 32
-#: Raw capture record: time f64 | direction u8 (0 in, 1 out) | length u32 | bytes.
-RAW_RECORD: Final = struct.Struct(">dBI")
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,12 +328,9 @@ class HubCore:
         """Whether raw traffic of ``ident`` is captured (``capture_raw`` patterns)."""
         return any(fnmatch.fnmatchcase(ident, p) for p in self.config.capture_raw)
 
-    def capture(self, conn: StreamConnection, direction: str, data: bytes) -> None:
-        """Append a chunk of raw traffic to ``raw/<ident>.tbraw`` (see :data:`RAW_RECORD`)."""
-        self.raw_folder.mkdir(parents=True, exist_ok=True)
-        path = self.raw_folder / f"{conn.ident}.tbraw"
-        with path.open("ab") as fh:
-            fh.write(RAW_RECORD.pack(time.time(), direction == "out", len(data)) + data)
+    def capture(self, conn: StreamConnection, direction: Direction, data: bytes) -> None:
+        """Append a chunk of raw traffic to ``raw/<ident>.tbraw`` (:mod:`.capture`)."""
+        append_raw(self.raw_folder / f"{conn.ident}.tbraw", direction, data)
 
 
 def _excerpt(data: bytes | None) -> str | None:

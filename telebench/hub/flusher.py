@@ -15,6 +15,7 @@ records the WAL seq it covers; at start-up the hub replays the WAL from there.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -61,6 +62,8 @@ class Flusher:
         compact_interval: float,
         retention_interval: float,
         telemetry_interval: float = 5.0,
+        daily_snapshots: bool = True,
+        logs_ttl: float = 30 * 86400.0,
     ) -> None:
         self.store = store
         self.dataset = dataset
@@ -73,6 +76,8 @@ class Flusher:
         self.compact_interval = compact_interval
         self.retention_interval = retention_interval
         self.telemetry_interval = telemetry_interval
+        self.daily_snapshots = daily_snapshots
+        self.logs_ttl = logs_ttl
         self.telemetry_seq = read_checkpoint(store / "telemetry.checkpoint")
         self._telemetry_frames: list[pl.DataFrame] = []
         self._telemetry_upto = self.telemetry_seq
@@ -118,7 +123,7 @@ class Flusher:
                     self.compact()
                     next_compact = now + self.compact_interval
                 if now >= next_retention:
-                    self.enforce_retention()
+                    self.housekeeping()
                     next_retention = now + self.retention_interval
             except Exception as exc:  # keep flushing later; the WAL still holds everything
                 self.error = exc
@@ -206,6 +211,27 @@ class Flusher:
                 stats = self.dataset.compact(grace=COMPACT_GRACE, small_bytes=SMALL_FILE_BYTES)
         _log.debug("compaction: %s", stats)
         return stats
+
+    def housekeeping(self, now: float | None = None) -> None:
+        """The hourly chores: yesterday's snapshot, TTLs and size caps, old log entries."""
+        now = time.time() if now is None else now
+        if self.daily_snapshots:  # before the TTL, so yesterday is whole in its snapshot
+            self.snapshot_yesterday(now)
+        self.enforce_retention(now)
+        self.logs.prune(now - self.logs_ttl)
+
+    def snapshot_yesterday(self, now: float) -> list[Path]:
+        """Snapshot the previous UTC day once (a marker file remembers it is done)."""
+        day = dt.datetime.fromtimestamp(now, dt.UTC).date() - dt.timedelta(days=1)
+        folder = self.store / "snapshots"
+        marker = folder / f".{day.isoformat()}.done"
+        if marker.exists():
+            return []
+        with self.lock:
+            paths = self.dataset.snapshot(day, folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+        return paths
 
     def enforce_retention(self, now: float | None = None) -> int:
         """Apply every device's messages TTL and size cap; returns rows dropped."""

@@ -32,8 +32,9 @@ import orjson
 import polars as pl
 
 from telebench.errors import ConfigError
+from telebench.hub.capture import read_raw
 from telebench.hub.config import HubConfig, with_ports
-from telebench.hub.core import RAW_RECORD, HubCore, Stores
+from telebench.hub.core import HubCore, Stores
 from telebench.hub.durable import GroupCommit, read_checkpoint
 from telebench.hub.flusher import Flusher
 from telebench.hub.pipeline import RecentMessages, warm
@@ -115,6 +116,8 @@ class Hub:
             compact_interval=self.config.compact_interval,
             retention_interval=self.config.retention_interval,
             telemetry_interval=self.config.telemetry_interval,
+            daily_snapshots=self.config.daily_snapshots,
+            logs_ttl=self.config.logs_ttl,
         )
         self._flusher = flusher
         flusher.recover_telemetry(entries)
@@ -377,16 +380,7 @@ class Hub:
 
     def raw_traffic(self, ident: str) -> list[tuple[float, str, bytes]]:
         """Captured raw chunks of a device: ``(time, "in" | "out", bytes)``."""
-        path = self.store / "raw" / f"{ident}.tbraw"
-        if not path.exists():
-            return []
-        data, out, at = path.read_bytes(), [], 0
-        while at + RAW_RECORD.size <= len(data):
-            when, direction, size = RAW_RECORD.unpack_from(data, at)
-            at += RAW_RECORD.size
-            out.append((when, "out" if direction else "in", data[at : at + size]))
-            at += size
-        return out
+        return list(read_raw(self.store / "raw" / f"{ident}.tbraw"))
 
     # --- helpers ----------------------------------------------------------------------------
 

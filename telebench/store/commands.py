@@ -24,17 +24,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
-from types import TracebackType
+from collections.abc import Sequence
 from typing import Any, Final, Literal, get_args
 
 import polars as pl
 
 from telebench.errors import ConfigError, StoreError
+from telebench.store._sqlite import SqliteStore
 
 __all__ = ["SCHEMA_VERSION", "STATUSES", "Command", "CommandQueue", "Status"]
 
@@ -137,7 +133,7 @@ def _check_enqueue(
         raise ConfigError(f"command now must be finite unix seconds, got {now!r}")
 
 
-class CommandQueue:
+class CommandQueue(SqliteStore):
     """Per-device command queues in a SQLite file (or ``":memory:"``).
 
     Examples
@@ -154,50 +150,9 @@ class CommandQueue:
     >>> q.close()
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        self._lock = threading.Lock()
-        try:
-            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open command queue {self.path!r}: {exc}") from exc
-        try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
-        except BaseException:
-            self._conn.close()
-            raise
-
-    def _migrate(self) -> None:
-        with self._write():
-            self._conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
-            row = self._conn.execute("SELECT max(version) FROM schema_version").fetchone()
-            version = row[0] or 0
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"command queue {self.path!r} has schema version {version}, "
-                    f"newer than supported {SCHEMA_VERSION}"
-                )
-            for v in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[v]:
-                    self._conn.execute(statement)
-                self._conn.execute("INSERT INTO schema_version (version) VALUES (?)", (v,))
-
-    @contextmanager
-    def _write(self) -> Iterator[None]:
-        """One immediate transaction; SQLite errors become StoreError."""
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreError(f"command queue {self.path!r}: {exc}") from exc
+    _label = "command queue"
+    _schema_version = SCHEMA_VERSION
+    _migrations = _MIGRATIONS
 
     def _changed(self, sql: str, params: Sequence[object]) -> list[Command]:
         """Run an ``UPDATE ... RETURNING`` in a transaction; the rows it changed, by id."""
@@ -208,29 +163,6 @@ class CommandQueue:
     def _select(self, where: str, params: Sequence[object]) -> list[Command]:
         sql = f"SELECT {_COLUMNS} FROM commands WHERE {where} ORDER BY id"
         return [_row_to_command(r) for r in self._rows(sql, params)]
-
-    def _rows(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
-        with self._lock:
-            try:
-                return self._conn.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise StoreError(f"command queue {self.path!r}: {exc}") from exc
-
-    def close(self) -> None:
-        """Close the database; further calls fail with ``StoreError``."""
-        with self._lock:
-            self._conn.close()
-
-    def __enter__(self) -> CommandQueue:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def enqueue(
         self,

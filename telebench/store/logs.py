@@ -16,18 +16,15 @@ Examples
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time as _time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import Final
 
 import polars as pl
 
 from telebench.errors import ConfigError, StoreError
+from telebench.store._sqlite import SqliteStore
 
 __all__ = ["EVENTS", "SCHEMA_VERSION", "LogStore"]
 
@@ -80,24 +77,26 @@ _SCHEMA: Final = {
     "data_hex": pl.String,
     "detail": pl.String,
 }
-_MIGRATIONS: Final[dict[int, str]] = {
-    1: """
-    CREATE TABLE logs (
-        id INTEGER PRIMARY KEY,
-        "time" REAL NOT NULL,
-        "event" TEXT NOT NULL,
-        "channel" INTEGER,
-        "protocol" TEXT,
-        "ident" TEXT,
-        "peer" TEXT,
-        "reason" TEXT,
-        "offset" INTEGER,
-        "data_hex" TEXT,
-        "detail" TEXT
-    );
-    CREATE INDEX logs_time ON logs ("time");
-    CREATE INDEX logs_ident_time ON logs ("ident", "time");
-    """,
+_MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
+    1: (
+        """
+        CREATE TABLE logs (
+            id INTEGER PRIMARY KEY,
+            "time" REAL NOT NULL,
+            "event" TEXT NOT NULL,
+            "channel" INTEGER,
+            "protocol" TEXT,
+            "ident" TEXT,
+            "peer" TEXT,
+            "reason" TEXT,
+            "offset" INTEGER,
+            "data_hex" TEXT,
+            "detail" TEXT
+        )
+        """,
+        'CREATE INDEX logs_time ON logs ("time")',
+        'CREATE INDEX logs_ident_time ON logs ("ident", "time")',
+    ),
 }
 
 _Row = tuple[
@@ -157,7 +156,7 @@ def _filters(
     return " AND ".join(clauses), params
 
 
-class LogStore:
+class LogStore(SqliteStore):
     """Buffered, thread-safe event log in a SQLite file (or ``":memory:"``).
 
     Examples
@@ -173,71 +172,22 @@ class LogStore:
     >>> log.close()
     """
 
+    _label = "log store"
+    _schema_version = SCHEMA_VERSION
+    _migrations = _MIGRATIONS
+
     def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        self._lock = threading.Lock()  # the connection; also serialises flushes
+        # The base class's lock guards the connection and also serialises flushes.
         self._buffer_lock = threading.Lock()  # only the buffer, held for an append or a swap
         self._buffer: list[_Row] = []
-        try:
-            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open log store {self.path!r}: {exc}") from exc
-        try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
-        except BaseException:
-            self._conn.close()
-            raise
-
-    def _migrate(self) -> None:
-        with self._write():
-            self._conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
-            row = self._conn.execute("SELECT max(version) FROM schema_version").fetchone()
-            version = row[0] or 0
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"log store {self.path!r} has schema version {version}, "
-                    f"newer than supported {SCHEMA_VERSION}"
-                )
-            for v in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[v].split(";"):
-                    self._conn.execute(statement)
-                self._conn.execute("INSERT INTO schema_version (version) VALUES (?)", (v,))
-
-    @contextmanager
-    def _write(self) -> Iterator[None]:
-        """One immediate transaction; SQLite errors become StoreError."""
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreError(f"log store {self.path!r}: {exc}") from exc
+        super().__init__(path)
 
     def close(self) -> None:
         """Flush the buffer and close the database; further calls fail with ``StoreError``."""
         try:
             self.flush()
         finally:
-            with self._lock:
-                self._conn.close()
-
-    def __enter__(self) -> LogStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+            super().close()
 
     @property
     def pending(self) -> int:
@@ -287,15 +237,12 @@ class LogStore:
             if not rows:
                 return 0
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.executemany(_INSERT, rows)
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
+                with self._write() as conn:
+                    conn.executemany(_INSERT, rows)
+            except StoreError:
                 with self._buffer_lock:
                     self._buffer[:0] = rows
-                raise StoreError(f"log store {self.path!r}: {exc}") from exc
+                raise
         return len(rows)
 
     def query(
@@ -337,14 +284,7 @@ class LogStore:
             )
             params.append(limit)
         self.flush()
-        return pl.DataFrame(self._read(sql, params), schema=_SCHEMA, orient="row")
-
-    def _read(self, sql: str, params: Sequence[object]) -> list[_Row]:
-        with self._lock:
-            try:
-                return self._conn.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise StoreError(f"log store {self.path!r}: {exc}") from exc
+        return pl.DataFrame(self._rows(sql, params), schema=_SCHEMA, orient="row")
 
     def prune(self, before: float) -> int:
         """Delete events older than ``before`` (unix seconds); returns how many."""

@@ -20,16 +20,15 @@ import json
 import math
 import re
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final, Literal
 
 from telebench.errors import ConfigError, StoreError
 from telebench.protocols import PROTOCOLS
+from telebench.store._sqlite import SqliteStore
 
 __all__ = ["DEFAULT_MESSAGES_TTL", "SCHEMA_VERSION", "Device", "DeviceRegistry", "check_password"]
 
@@ -47,22 +46,24 @@ _FORBIDDEN_IDENT_CHARS: Final = frozenset("#+/")
 _COLUMNS: Final = (
     "id, ident, name, protocol, metadata, enabled, password, messages_ttl, messages_rotate, created"
 )
-_MIGRATIONS: Final[dict[int, str]] = {
-    1: """
-    CREATE TABLE devices (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        ident TEXT NOT NULL,
-        protocol TEXT NOT NULL,
-        name TEXT NOT NULL,
-        metadata TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata)),
-        enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
-        password TEXT,
-        messages_ttl INTEGER NOT NULL CHECK (messages_ttl >= 0),
-        messages_rotate INTEGER NOT NULL DEFAULT 0 CHECK (messages_rotate >= 0),
-        created REAL NOT NULL,
-        UNIQUE (ident, protocol)
-    );
-    """,
+_MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
+    1: (
+        """
+        CREATE TABLE devices (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ident TEXT NOT NULL,
+            protocol TEXT NOT NULL,
+            name TEXT NOT NULL,
+            metadata TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata)),
+            enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+            password TEXT,
+            messages_ttl INTEGER NOT NULL CHECK (messages_ttl >= 0),
+            messages_rotate INTEGER NOT NULL DEFAULT 0 CHECK (messages_rotate >= 0),
+            created REAL NOT NULL,
+            UNIQUE (ident, protocol)
+        )
+        """,
+    ),
 }
 _IDS_RE: Final = re.compile(r"\d+(?:,\d+)*")
 _META_TEXT: Final = (
@@ -229,7 +230,7 @@ def _where(selector: str) -> tuple[str, list[object]]:
     return " AND ".join(clauses), params
 
 
-class DeviceRegistry:
+class DeviceRegistry(SqliteStore):
     """Devices in a SQLite file, matched by ``(ident, protocol)``, with a lookup cache.
 
     Parameters
@@ -251,83 +252,38 @@ class DeviceRegistry:
     >>> reg.close()
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        self._lock = threading.RLock()
-        self._cache: dict[tuple[str, str], Device | None] = {}
-        try:
-            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open device registry {self.path!r}: {exc}") from exc
-        try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives a killed process (the hub's promise); only an OS
-            # crash may lose the newest registrations, which devices redo when they reconnect.
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
-        except BaseException:
-            self._conn.close()
-            raise
+    _label = "device registry"
+    _schema_version = SCHEMA_VERSION
+    _migrations = _MIGRATIONS
+    # synchronous=NORMAL (from the base) on purpose: only an OS crash may lose the newest
+    # registrations, and devices redo those when they reconnect.
+    _pragmas = (*SqliteStore._pragmas, "foreign_keys=ON")
+    # add() and update() turn a uniqueness violation into a ConfigError naming the device.
+    _passthrough = (sqlite3.IntegrityError,)
 
-    def _migrate(self) -> None:
-        with self._write():
-            self._conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
-            row = self._conn.execute("SELECT max(version) FROM schema_version").fetchone()
-            version = row[0] or 0
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"device registry {self.path!r} has schema version {version}, "
-                    f"newer than supported {SCHEMA_VERSION}"
-                )
-            for v in range(version + 1, SCHEMA_VERSION + 1):
-                self._conn.execute(_MIGRATIONS[v])
-                self._conn.execute("INSERT INTO schema_version (version) VALUES (?)", (v,))
+    def __init__(self, path: str | Path) -> None:
+        self._cache: dict[tuple[str, str], Device | None] = {}
+        super().__init__(path)
 
     @contextmanager
-    def _write(self) -> Iterator[None]:
-        """One immediate transaction; clears the cache; SQLite errors become StoreError."""
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One immediate transaction (see the base class) that also clears the cache."""
         with self._lock:
             self._cache.clear()
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
-            except sqlite3.IntegrityError:
-                raise
-            except sqlite3.Error as exc:
-                raise StoreError(f"device registry {self.path!r}: {exc}") from exc
+                with super()._write() as conn:
+                    yield conn
             finally:
                 self._cache.clear()
 
-    def _query(self, sql: str, params: list[object] | tuple[object, ...] = ()) -> list[Device]:
-        with self._lock:
-            try:
-                rows = self._conn.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise StoreError(f"device registry {self.path!r}: {exc}") from exc
-        return [_row_to_device(r) for r in rows]
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[Device]:
+        return [_row_to_device(r) for r in self._rows(sql, params)]
 
     def close(self) -> None:
         """Close the database; further calls fail with ``StoreError``."""
         with self._lock:
             self._cache.clear()
-            self._conn.close()
-
-    def __enter__(self) -> DeviceRegistry:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+            super().close()
 
     def add(
         self,

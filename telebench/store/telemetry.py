@@ -22,33 +22,31 @@ Examples
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
-from types import TracebackType
+from collections.abc import Sequence
 from typing import Final
 
 import polars as pl
 
-from telebench.errors import SchemaError, StoreError
+from telebench.errors import SchemaError
 from telebench.model import Value
+from telebench.store._sqlite import SqliteStore
 
 __all__ = ["SCHEMA_VERSION", "TelemetryStore", "encode_values", "latest_values"]
 
 #: Version of the schema this module writes; older databases are migrated on open.
 SCHEMA_VERSION: Final = 1
-_MIGRATIONS: Final[dict[int, str]] = {
-    1: """
-    CREATE TABLE telemetry (
-        ident TEXT NOT NULL,
-        name TEXT NOT NULL,
-        value TEXT NOT NULL,
-        timestamp REAL NOT NULL,
-        PRIMARY KEY (ident, name)
-    ) WITHOUT ROWID;
-    """,
+_MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
+    1: (
+        """
+        CREATE TABLE telemetry (
+            ident TEXT NOT NULL,
+            name TEXT NOT NULL,
+            value TEXT NOT NULL,
+            timestamp REAL NOT NULL,
+            PRIMARY KEY (ident, name)
+        ) WITHOUT ROWID
+        """,
+    ),
 }
 _UPSERT: Final = (
     "INSERT INTO telemetry (ident, name, value, timestamp) VALUES (?, ?, ?, ?)"
@@ -170,7 +168,7 @@ def latest_values(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-class TelemetryStore:
+class TelemetryStore(SqliteStore):
     """Latest parameter values per device in a SQLite file (or ``":memory:"``).
 
     Examples
@@ -185,72 +183,9 @@ class TelemetryStore:
     >>> tel.close()
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        self._lock = threading.Lock()
-        try:
-            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open telemetry store {self.path!r}: {exc}") from exc
-        try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
-        except BaseException:
-            self._conn.close()
-            raise
-
-    def _migrate(self) -> None:
-        with self._write():
-            self._conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
-            row = self._conn.execute("SELECT max(version) FROM schema_version").fetchone()
-            version = row[0] or 0
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"telemetry store {self.path!r} has schema version {version}, "
-                    f"newer than supported {SCHEMA_VERSION}"
-                )
-            for v in range(version + 1, SCHEMA_VERSION + 1):
-                self._conn.execute(_MIGRATIONS[v])
-                self._conn.execute("INSERT INTO schema_version (version) VALUES (?)", (v,))
-
-    @contextmanager
-    def _write(self) -> Iterator[None]:
-        """One immediate transaction; SQLite errors become StoreError."""
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreError(f"telemetry store {self.path!r}: {exc}") from exc
-
-    def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[str, str, str, float]]:
-        with self._lock:
-            try:
-                return self._conn.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise StoreError(f"telemetry store {self.path!r}: {exc}") from exc
-
-    def close(self) -> None:
-        """Close the database; further calls fail with ``StoreError``."""
-        with self._lock:
-            self._conn.close()
-
-    def __enter__(self) -> TelemetryStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+    _label = "telemetry store"
+    _schema_version = SCHEMA_VERSION
+    _migrations = _MIGRATIONS
 
     def update(self, frame: pl.DataFrame) -> int:
         """Fold a batch of stored messages in; returns how many values were written.
@@ -278,7 +213,7 @@ class TelemetryStore:
         ...     tel.get("x"), tel.get("nobody")
         ({'n': ('7', 1.5), 'timestamp': (1.5, 1.5)}, {})
         """
-        rows = self._read(
+        rows = self._rows(
             "SELECT ident, name, value, timestamp FROM telemetry WHERE ident = ? ORDER BY name",
             (ident,),
         )
@@ -304,7 +239,7 @@ class TelemetryStore:
             # json_each keeps any number of idents in one bound parameter.
             sql += " WHERE ident IN (SELECT value FROM json_each(?))"
             params = (json.dumps(list(idents)),)
-        rows = self._read(sql + " ORDER BY ident, name", params)
+        rows = self._rows(sql + " ORDER BY ident, name", params)
         return pl.DataFrame(rows, schema=_FRAME_SCHEMA, orient="row")
 
     def delete(self, ident: str, names: Sequence[str] | None = None) -> int:

@@ -31,36 +31,43 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final, NamedTuple
 
 from telebench.errors import ConfigError, StoreError
+from telebench.store._sqlite import SqliteStore
 from telebench.streams.config import StreamConfig
 
 __all__ = ["LINE_BITS", "Cursor", "StreamStore", "position"]
 
 #: Bits of a position that hold the line index within a WAL entry.
 LINE_BITS: Final = 24
-_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS streams (
-    name TEXT PRIMARY KEY, uid TEXT NOT NULL, config TEXT NOT NULL,
-    created REAL NOT NULL, updated REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS cursors (
-    stream TEXT NOT NULL, ident TEXT NOT NULL, pos INTEGER,
-    PRIMARY KEY (stream, ident));
-CREATE TABLE IF NOT EXISTS stats (
-    stream TEXT PRIMARY KEY, delivered INTEGER NOT NULL DEFAULT 0,
-    batches INTEGER NOT NULL DEFAULT 0, dropped INTEGER NOT NULL DEFAULT 0,
-    skipped INTEGER NOT NULL DEFAULT 0, failures INTEGER NOT NULL DEFAULT 0,
-    last_status INTEGER, last_error TEXT, last_error_time REAL, last_delivery REAL,
-    last_batch TEXT);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-"""
+# Version 1 is the first: its tables may predate the schema_version table, hence IF NOT EXISTS.
+_SCHEMA_VERSION: Final = 1
+_MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
+    1: (
+        """
+        CREATE TABLE IF NOT EXISTS streams (
+            name TEXT PRIMARY KEY, uid TEXT NOT NULL, config TEXT NOT NULL,
+            created REAL NOT NULL, updated REAL NOT NULL)
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS cursors (
+            stream TEXT NOT NULL, ident TEXT NOT NULL, pos INTEGER,
+            PRIMARY KEY (stream, ident))
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS stats (
+            stream TEXT PRIMARY KEY, delivered INTEGER NOT NULL DEFAULT 0,
+            batches INTEGER NOT NULL DEFAULT 0, dropped INTEGER NOT NULL DEFAULT 0,
+            skipped INTEGER NOT NULL DEFAULT 0, failures INTEGER NOT NULL DEFAULT 0,
+            last_status INTEGER, last_error TEXT, last_error_time REAL, last_delivery REAL,
+            last_batch TEXT)
+        """,
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    ),
+}
 _COUNTERS: Final = ("delivered", "batches", "dropped", "skipped", "failures")
 _LAST: Final = ("last_status", "last_error", "last_error_time", "last_delivery", "last_batch")
 
@@ -93,60 +100,21 @@ class Cursor(NamedTuple):
         return position(self.seq + 1, self.skip)
 
 
-class StreamStore:
+class StreamStore(SqliteStore):
     """Thread-safe registry of streams (module doc). ``store_dir`` holds ``streams.sqlite``."""
 
+    _label = "stream registry"
+    _schema_version = _SCHEMA_VERSION
+    _migrations = _MIGRATIONS
+    _pragmas = (*SqliteStore._pragmas, "busy_timeout=5000")
+
     def __init__(self, store_dir: str | Path) -> None:
-        self.path = Path(store_dir) / "streams.sqlite"
-        self._lock = threading.Lock()
+        path = Path(store_dir) / "streams.sqlite"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA busy_timeout=5000")
-            with self._write():
-                for statement in _SCHEMA.split(";"):
-                    self._conn.execute(statement)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open stream registry {self.path}: {exc}") from exc
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._conn
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreError(f"stream registry {self.path}: {exc}") from exc
-
-    def _rows(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            try:
-                return self._conn.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise StoreError(f"stream registry {self.path}: {exc}") from exc
-
-    def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            self._conn.close()
-
-    def __enter__(self) -> StreamStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot open {self._label} {str(path)!r}: {exc}") from exc
+        super().__init__(path)
 
     # --- configs ----------------------------------------------------------------------------
 

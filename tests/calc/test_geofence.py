@@ -109,3 +109,15 @@ def test_geofence_selector_in_the_engine() -> None:
 def test_corridor_rejects_bad_width() -> None:
     with pytest.raises(ConfigError, match="width"):
         corridor([(0, 0), (1, 1)], 0)
+
+
+def test_messages_without_position_do_not_split_a_visit() -> None:
+    fences = Geofences.from_shapes({"sq": SQUARE})
+    lon: list[float | None] = [-0.005, 0.004, None, 0.006, 0.015]
+    df = _msgs([0.0] * 5).with_columns(pl.Series("position.longitude", lon, dtype=pl.Float64))
+    v = geofence_visits(df, fences).collect()
+    assert v.select("begin", "end", "fixes").rows() == [
+        (pytest.approx(50 / 9), pytest.approx(310 / 9), 2)
+    ]
+    with pytest.raises(ConfigError, match="finite"):
+        circle(float("nan"), 0.0, 100.0)

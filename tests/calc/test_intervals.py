@@ -154,3 +154,19 @@ def test_trips_default_selector_falls_back_to_speed() -> None:
     out = trips(df, min_duration=0).collect()
     assert out.select("begin", "end").rows() == [(10.0, 30.0)]
     assert out.get_column("distance").to_list() == pytest.approx([0.2])
+
+
+def test_empty_and_single_message_inputs() -> None:
+    from telebench.calc import Geofences, circle, geofence_visits, parkings, stops
+
+    empty = pl.DataFrame(
+        schema={"ident": pl.String, "timestamp": pl.Float64, "position.latitude": pl.Float64,
+                "position.longitude": pl.Float64}
+    )  # fmt: skip
+    fences = Geofences.from_shapes({"a": circle(0.0, 0.0, 100.0)})
+    for frame in (empty, empty.vstack(pl.DataFrame([("a", 1.0, 50.0, 5.0)], schema=empty.schema,
+                                                   orient="row"))):  # fmt: skip
+        assert trips(frame, min_duration=0).collect().height == 0
+        assert parkings(frame).collect().height == 0
+        assert stops(frame).collect().height == 0
+        assert geofence_visits(frame, fences).collect().height == 0

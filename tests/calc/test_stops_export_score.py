@@ -84,3 +84,16 @@ def test_score_matches_the_simulator_truth_shape() -> None:
     visits = pl.DataFrame({"ident": ["v1"], "geofence": ["g"], "enter_time": [0.0],
                            "exit_time": [10.0]})  # fmt: skip
     assert score(visits, visits)["f1"] == 1.0
+
+
+def test_dense_noisy_stay_uses_the_exact_box() -> None:
+    """1 Hz fixes with 3 m noise: the noise path exceeds the diameter, the box does not."""
+    rng = np.random.default_rng(5)
+    t = np.arange(0.0, 900.0)
+    lat = np.where(t < 600, 0.0, (t - 600) * 1e-4) + rng.normal(0, 3e-5, t.size)
+    df = pl.DataFrame({"ident": "a", "timestamp": t, "position.latitude": lat,
+                       "position.longitude": 0.0})  # fmt: skip
+    row = stops(df, max_diameter=50, min_duration=300).collect().row(0, named=True)
+    assert row["begin"] == 0.0
+    assert 599.0 <= row["end"] <= 605.0
+    assert row["diameter"] <= 60.0

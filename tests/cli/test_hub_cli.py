@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from telebench.cli import main
-from telebench.hub import Hub
+from telebench.hub import Hub, HubConfig
+from telebench.protocols.samples import sample_messages
 from tests.hub.device import Device
 
 
@@ -42,3 +44,20 @@ def test_logs_on_a_missing_store(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["logs", "--store", str(tmp_path / "nope")])
     assert result.exit_code == 1
     assert "no hub log" in result.output
+
+
+def test_replay_sends_a_capture_to_a_hub_again(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    config = dataclasses.replace(HubConfig(store=store), capture_raw=["8682*"])
+    with Hub(config=config, ports=0) as hub:
+        with Device("wialon_ips", hub.port("wialon_ips"), "868204002602414") as device:
+            device.login()
+            device.send(sample_messages("wialon_ips", 2))
+        port = hub.port("wialon_ips")
+        result = CliRunner().invoke(
+            main, ["replay", "868204002602414", "--store", str(store), "--to", f"127.0.0.1:{port}"]
+        )
+        assert result.exit_code == 0, result.output
+        assert "replayed" in result.output
+        assert hub.messages().collect().height == 2  # the replayed records were duplicates
+    assert "23 41 4c 23 31" in result.output  # #AL#1: the login was accepted again

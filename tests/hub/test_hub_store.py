@@ -82,3 +82,18 @@ def test_raw_traffic_capture(tmp_path: Path) -> None:
         ("in", b"D"),
         ("out", b"AD"),
     ]
+
+
+def test_hourly_housekeeping_applies_ttl_and_snapshots_yesterday(hub: Hub) -> None:
+    messages = sample_messages("wialon_ips", 4)
+    _send(hub, messages)
+    stamps = sorted(float(m["timestamp"]) for m in messages)  # type: ignore[arg-type]
+    hub.devices.update(hub.devices.get(IDENT, "wialon_ips").id, messages_ttl=3600)  # type: ignore[union-attr]
+    now = stamps[-1] + 86_400  # the next day: past the 1 h TTL, and yesterday is snapshotted
+    hub.flush()
+    assert hub._flusher is not None
+    hub._flusher.housekeeping(now)
+    assert hub.messages().collect().height == 0
+    day = dt.datetime.fromtimestamp(stamps[0], dt.UTC).date().isoformat()
+    assert (hub.store / "snapshots" / f".{day}.done").exists()
+    assert (hub.store / "snapshots" / IDENT / f"{day}.json.gz").exists()

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from telebench.receiver import Faults, ReceiverServer
 from telebench.store.logs import LogStore
-from telebench.store.wal import WriteAheadLog
 from telebench.streams import Cursor, StreamConfig, StreamDelivery, StreamStore, WalReader
 from tests.streams.helpers import (
     FAST,
@@ -21,13 +18,6 @@ from tests.streams.helpers import (
     wait_for,
     write_entries,
 )
-
-
-@pytest.fixture
-def hub(tmp_path: Path):
-    wal = WriteAheadLog(tmp_path / "hub" / "wal", fsync=False)
-    yield tmp_path / "hub", wal
-    wal.close()
 
 
 def test_everything_delivered_in_order_with_batch_ids(hub, tmp_path: Path) -> None:

@@ -6,10 +6,8 @@ import threading
 from pathlib import Path
 
 import polars as pl
-import pytest
 
 from telebench.receiver import Faults, ReceiverServer
-from telebench.store.wal import WriteAheadLog
 from telebench.streams import Cursor, StreamStore
 from tests.streams.helpers import (
     add_stream,
@@ -21,13 +19,6 @@ from tests.streams.helpers import (
     wait_for,
     write_entries,
 )
-
-
-@pytest.fixture
-def hub(tmp_path: Path):
-    wal = WriteAheadLog(tmp_path / "hub" / "wal", fsync=False)
-    yield tmp_path / "hub", wal
-    wal.close()
 
 
 def test_500s_are_retried_without_loss_or_duplicates(hub, tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ def hub(tmp_path: Path) -> Iterator[Hub]:
 
 def _run(hub: Hub, fleet: SyntheticFleet, duration: float, **options: object) -> LoadReport:
     ports = {key: port for key, (_, port) in hub.addresses().items()}
-    net = NetOptions(**{"ack_timeout": 1.0, "backoff": 0.05, **options})  # type: ignore[arg-type]
+    net = NetOptions(**{"ack_timeout": 3.0, "backoff": 0.05, **options})  # type: ignore[arg-type]
     return run_load(
         fleet, ports=ports, speedup="max", duration=duration, options=net, drain_timeout=5.0
     )
