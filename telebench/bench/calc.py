@@ -73,8 +73,8 @@ def _movingpandas(points: int, seed: int) -> dict[str, float | int | str]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import geopandas as gpd  # type: ignore[import-untyped]
-        import movingpandas as mpd  # type: ignore[import-untyped]
+        import geopandas as gpd
+        import movingpandas as mpd
 
         df = fleet(points, max(points // 10_000, 1), seed)
         start = time.perf_counter()

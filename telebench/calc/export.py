@@ -30,7 +30,7 @@ from typing import Any, Final
 import gpxpy.gpx
 import polars as pl
 import shapely
-import simplekml  # type: ignore[import-untyped]
+import simplekml
 
 from telebench.errors import ConfigError, SchemaError
 

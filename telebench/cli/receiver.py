@@ -45,7 +45,17 @@ def receiver_group(
 ) -> None:  # fmt: skip
     """Receive stream batches on PORT and store them in OUT (Ctrl-C stops).
 
-    POST a JSON array of messages (or one object); GET /stats for per-ident counts.
+    POST a JSON array of messages (or one object) to any path; every batch is fsync'd
+    before the 200. Bad JSON or messages without ident/timestamp get a 400 with the reason
+    and store nothing; a retried batch (same X-Telebench-Batch id) is counted, not stored
+    twice. GET /stats for per-ident counts, duplicates and first/last timestamps.
+
+    \b
+    Examples:
+      telebench receiver --port 8080 --out data/received
+      telebench receiver --port 8080 --out /tmp/rx --token s3cret --fail-rate 0.2 --delay 0.5
+      telebench receiver --out /tmp/rx --down-after 10 --down-for 30    # an outage
+      telebench receiver verify --store data/hub --received data/received
     """
     if ctx.invoked_subcommand is not None:
         return

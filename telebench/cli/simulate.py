@@ -251,7 +251,7 @@ def simulate_command(
       telebench hub --store /tmp/hub &                     # a hub on the default ports
       telebench simulate -n 50 -d 1h -s 60                 # an hour in a minute
       telebench simulate -n 1000 -d 8h -s max --report out # as fast as acks come back
-      telebench simulate --scenario data/scenarios/faulty.toml --seed 7 --json
+      telebench simulate --scenario data/scenarios/load-test.toml --seed 7 --json
       telebench simulate --fleet synthetic -n 10000 -d 10m -s 1 --hub 10.0.0.5
       telebench simulate --port teltonika=6027 --port teltonika/udp=6027 -n 20 -d 30m
       telebench simulate -n 10000 -d 1d --dry /tmp/fleet   # Parquet only, no network

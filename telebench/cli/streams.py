@@ -36,7 +36,8 @@ from telebench.streams.walreader import WalReader
 __all__ = ["streams_group"]
 
 _STORE = click.option(
-    "--store", "store", required=True, type=click.Path(file_okay=False, path_type=Path),
+    "--store", "store", default=Path("data/hub"), envvar="TELEBENCH_STORE", show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
     help="Hub store directory (streams.sqlite lives there).",
 )  # fmt: skip
 
@@ -101,7 +102,18 @@ def streams_group() -> None:
     """HTTP streams: POST message batches to a URI (flespi http stream).
 
     A stream starts at the newest message (no historic replay); a disabled stream keeps
-    nothing and restarts at the newest message when enabled again.
+    nothing and restarts at the newest message when enabled again. A running hub picks
+    changes up within a second. Delivery moves on only after a 200; failures are retried
+    with backoff, and every batch carries an X-Telebench-Batch id for deduplication.
+
+    \b
+    Examples:
+      telebench streams add crm --uri https://crm.example/in -H 'Authorization: Bearer T'
+      telebench streams add per-device --uri 'http://127.0.0.1:8080/in/%ident%' \\
+          --limit-messages 500 --subscribe 'devices:metadata.fleet=north'
+      telebench streams add fast --uri http://127.0.0.1:8080/in --filter 'position.speed > 90'
+      telebench streams state crm          # cursor, queue size, lag, last error
+      telebench streams disable crm
     """
 
 

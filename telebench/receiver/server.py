@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from waitress.server import create_server  # type: ignore[import-untyped]
+from waitress.server import create_server
 
 from telebench.errors import ConfigError
 from telebench.receiver.app import Faults, create_app

@@ -15,6 +15,9 @@ from pathlib import Path
 from telebench.hub import Hub
 from telebench.protocols import Role, Session, new_session
 from telebench.protocols.events import Login, RecordsAck, SendRecords
+from telebench.receiver import ReceiverServer
+from telebench.receiver.verify import verify
+from telebench.streams import StreamConfig, StreamStore
 from tests.hub.conftest import make_config
 
 DEVICES = 8
@@ -150,3 +153,37 @@ def test_kill_9_loses_no_acked_record_and_stores_none_twice(tmp_path: Path) -> N
         assert not missing, f"{ident}: {len(missing)} acked records lost"
         if stamps:  # telemetry caught up with everything stored, crash or not
             assert telemetry[ident]["timestamp"][0] == max(stamps)
+
+
+def test_kill_9_mid_stream_then_restart_delivers_everything(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    with ReceiverServer(tmp_path / "received") as receiver:
+        with StreamStore(store) as streams:  # configured before the hub starts
+            streams.add(StreamConfig("crm", f"{receiver.url}/in", limit_messages=50), start=0)
+        proc, port = _start_hub(store)
+        acked: list[list[float]] = [[] for _ in range(DEVICES)]
+        stop = threading.Event()
+        threads = [
+            threading.Thread(target=_drive, args=(port, d, acked[d], stop)) for d in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+        os.kill(proc.pid, signal.SIGKILL)  # mid-stream: batches in flight, cursor behind
+        proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+        stop.set()
+        for thread in threads:
+            thread.join()
+        with Hub(config=make_config(store)):
+            deadline = time.monotonic() + 20
+            while True:
+                report = verify(store, tmp_path / "received")
+                if int(report["missing"].sum()) == 0 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+    assert sum(len(a) for a in acked) > 100
+    assert int(report["missing"].sum()) == 0, report
+    assert int(report["out_of_order"].sum()) == 0, report
+    assert int(report["extra"].sum()) == 0, report
