@@ -50,6 +50,7 @@ class StreamConnection(asyncio.Protocol):
         self.origin: Origin | None = None
         self.last_activity = time.monotonic()
         self.close_reason: str | None = None
+        self.commands_sent = 0
         self._answers: deque[_Answer] = deque()
         self._commands: deque[str] = deque()  # waiting for the answers ahead of them
         self._close_after_answers = False

@@ -231,7 +231,8 @@ class HubCore:
         key = (conn.ident, conn.channel.config.protocol)
         if self.live.get(key) is conn:
             del self.live[key]
-            self.commands.requeue_unanswered(*key)
+            if conn.commands_sent:  # skip a SQLite write for the many that had none
+                self.commands.requeue_unanswered(*key)
 
     # --- commands ---------------------------------------------------------------------------
 
@@ -245,6 +246,7 @@ class HubCore:
             if not conn.send_command(command.text):
                 break
             self.commands.mark_sent(command.id, time.time())
+            conn.commands_sent += 1
             self.log("command.sent", conn, detail=f"#{command.id}: {command.text}")
             sent += 1
         return sent

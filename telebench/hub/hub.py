@@ -182,11 +182,13 @@ class Hub:
         self._close_stores()
 
     def _close_stores(self) -> None:
+        # The last flush may trim the WAL, which asks the streams how far they are: stop
+        # the streams after it.
+        if self._flusher is not None and self._flusher.commit is not None:
+            self._flusher.stop()
         if self._streams is not None:
             self._streams.stop()
             self._streams = None
-        if self._flusher is not None and self._flusher.commit is not None:
-            self._flusher.stop()
         if self._wal is not None:
             self._wal.close()
         if self._stores is not None:
