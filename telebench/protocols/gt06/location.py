@@ -273,9 +273,9 @@ def _coordinate(msg: Message, key: str, divisor: int) -> tuple[int, bool]:
     value = msg.get(key, 0.0)
     if isinstance(value, str) or value is None or not math.isfinite(value):
         raise LocalProtocolError(PROTOCOL, f"{key}={value!r} is not a coordinate")
-    raw = round(abs(value) * divisor)
-    if raw > 0xFFFFFFFF:
+    if abs(value) * divisor > 0xFFFFFFFF:  # checked before round(): 1e301 * divisor is inf
         raise LocalProtocolError(PROTOCOL, f"{key}={value!r} does not fit 32 bits")
+    raw = round(abs(value) * divisor)
     return raw, math.copysign(1.0, value) < 0
 
 
@@ -294,7 +294,8 @@ def raw_field(msg: Message, key: str, high: int, divisor: int = 1) -> int:
     value = msg.get(key, 0)
     if isinstance(value, str) or value is None or not math.isfinite(value):
         raise LocalProtocolError(PROTOCOL, f"{key}={value!r} is not a number")
-    raw = round(value * divisor)
+    scaled = value * divisor
+    raw = round(scaled) if math.isfinite(scaled) else -1  # 1e308 * 10 overflows to inf
     if not 0 <= raw <= high:
         raise LocalProtocolError(
             PROTOCOL, f"{key}={value!r} does not fit the field (0..{high / divisor:g})"

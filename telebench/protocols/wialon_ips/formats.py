@@ -201,6 +201,8 @@ def _format_param(name: str, value: Value, divisor: int = 1) -> str:
     """``NAME:TYPE:VALUE`` of one param (``divisor``: the registry's, for numbers)."""
     if isinstance(value, float):
         if divisor != 1:
+            if not math.isfinite(value * divisor):  # inf/NaN, or 1e308 * 10 overflowing
+                raise _refuse(f"{name} {value!r} is not a finite number")
             return f"{name}:1:{round(value * divisor)}"
         return f"{name}:2:{format_number(value, name)}"
     if isinstance(value, bool):
