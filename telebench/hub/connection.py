@@ -119,9 +119,8 @@ class StreamConnection(asyncio.Protocol):
             reason = "frame too large" if isinstance(exc, FrameTooLargeError) else "protocol error"
             self.core.log_error(self, exc)
             self.close(reason)
-        except TelebenchError as exc:
-            self.core.log("connection.closed", self, reason="hub error", detail=str(exc))
-            self.close("hub error")
+        except TelebenchError as exc:  # e.g. the registry failed: logged on close
+            self.close(f"hub error: {exc}")
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, Records):
@@ -142,13 +141,14 @@ class StreamConnection(asyncio.Protocol):
 
     def _on_identified(self, event: Identified) -> None:
         decision = self.core.identify(self.channel, event.ident, event.password, self.peer)
+        self.ident = event.ident  # the ident it claims, for the logs, even when refused
         if decision.refuse is not None:
-            self.core.log("device.refused", self, ident=event.ident, reason=decision.reason)
+            self.core.log("device.refused", self, reason=decision.reason)
+            self.close_reason = f"refused: {decision.reason}"
             self._answer(None, Refuse(code=decision.refuse or None))
             self._close_after_answers = True
             self._flush_answers()
             return
-        self.ident = event.ident
         self.origin = decision.origin(self.channel, self.peer)
         if not self._capture and self.core.wants_capture(event.ident):
             self._capture = True
@@ -198,8 +198,7 @@ class StreamConnection(asyncio.Protocol):
             self._answers.popleft()
             if future is not None and future.exception() is not None:
                 # Not durable: no ack. The device keeps its records and resends them.
-                self.core.log("connection.closed", self, reason="store failure")
-                self.close("store failure")
+                self.close(f"store failure: {future.exception()}")
                 return
             self.write(self._send(answer))
         while self._commands and not self._close_after_answers:

@@ -128,6 +128,7 @@ class Flusher:
             except Exception as exc:  # keep flushing later; the WAL still holds everything
                 self.error = exc
                 _log.exception("flush failed; records stay in the WAL and are retried")
+                self.logs.add("flush.error", reason=f"{type(exc).__name__}: {exc}")
 
     # --- steps ------------------------------------------------------------------------------
 

@@ -35,7 +35,8 @@ EVENTS: Final[dict[str, str]] = {
     "device.refused": "identification was refused: unknown ident, disabled or bad password",
     "connection.closed": (
         "the connection ended; reason is 'peer closed', 'idle timeout', 'protocol error', "
-        "'frame too large', 'connection limit' or 'hub stopped'"
+        "'frame too large', 'connection limit', 'hub stopped', 'replaced by a new connection', "
+        "'refused: ...', 'store failure: ...' or 'hub error: ...'"
     ),
     "parse.error": "bytes could not be decoded; offset and data_hex locate the bad byte",
     "packet.rejected": "a decoded packet was refused (e.g. invalid values); reason says why",
@@ -44,6 +45,11 @@ EVENTS: Final[dict[str, str]] = {
     "command.expired": "a command's ttl passed before it was answered (detail: command id)",
     "plugin.error": "a plugin raised while processing a batch; reason is the error",
     "unknown.device": "messages came from an ident that is not registered (channel-only)",
+    "flush.error": "writing Parquet or telemetry failed; the records stay in the WAL, retried",
+    "stream.batch": "a stream delivered (or failed to deliver) one batch",
+    "stream.failed": "a stream's batch failed; it is retried with backoff",
+    "stream.dropped": "messages older than the stream's queue_ttl were dropped undelivered",
+    "stream.gap": "WAL entries a stream had not read were trimmed",
 }
 #: Version of the schema this module writes; older databases are migrated on open.
 SCHEMA_VERSION: Final = 1

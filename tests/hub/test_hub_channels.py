@@ -66,6 +66,9 @@ def test_refuse_policy_refuses_unknown_idents(tmp_path: Path) -> None:
         assert hub.devices.get(IDENT, "wialon_ips") is None
         refused = hub.logs(event="device.refused")
         assert refused["reason"].to_list() == ["unknown device"]
+        _wait_for(lambda: hub.logs(event="connection.closed").height == 2)
+        closed = hub.logs(event="connection.closed", ident=IDENT)
+        assert closed["reason"].to_list() == ["refused: unknown device"]
 
 
 def test_channel_only_policy_stores_without_a_device(tmp_path: Path) -> None:
