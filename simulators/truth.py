@@ -1,8 +1,9 @@
 """Ground truth of a simulation: what really happened, to check calculators against.
 
-Per vehicle: the true trips (driving between stops), parkings (ignition off), stops (halts
-with the engine idling), geofence visits (for GeoJSON polygons), and every emitted record
-with its true position before GPS noise. Times are UNIX seconds.
+Per vehicle: the true trips (driving between stops), journeys (ignition on: trips joined
+across idling halts), parkings (ignition off), stops (halts with the engine idling),
+geofence visits (for GeoJSON polygons), and every emitted record with its true position
+before GPS noise. Times are UNIX seconds.
 
 Examples
 --------
@@ -12,7 +13,7 @@ Examples
 >>> _ = fleet.advance(fleet.start_time + 6 * 3600)
 >>> truth = fleet.ground_truth()
 >>> sorted(truth)
-['parkings', 'records', 'stops', 'trips']
+['journeys', 'parkings', 'records', 'stops', 'trips']
 >>> truth["records"].height == sum(len(b) for b, _ in fleet.truth_records)
 True
 """
@@ -209,14 +210,63 @@ _VISIT_SCHEMA: Final = {
 }  # fmt: skip
 
 
+def journeys(trips: pl.DataFrame, parkings: pl.DataFrame) -> pl.DataFrame:
+    """Ignition-on intervals: the trips between two parkings joined across idling halts.
+
+    This is what flespi's and Traccar's ignition-based trips (and telebench's default
+    ``trips``) find, whereas ``trips`` splits at every halt with the engine running.
+    Columns: ident, vehicle, start_time, end_time, duration, complete, distance_m,
+    max_speed_kmh, legs.
+
+    Examples
+    --------
+    >>> trips = pl.DataFrame({"ident": ["a"] * 3, "vehicle": [0] * 3,
+    ...                       "start_time": [10.0, 40.0, 200.0],
+    ...                       "end_time": [30.0, 90.0, 260.0], "complete": [True] * 3,
+    ...                       "distance_m": [100.0, 300.0, 50.0],
+    ...                       "max_speed_kmh": [30.0, 50.0, 20.0]})
+    >>> parkings = pl.DataFrame({"ident": ["a"], "start_time": [90.0], "end_time": [200.0]})
+    >>> journeys(trips, parkings).select("start_time", "end_time", "distance_m", "legs").rows()
+    [(10.0, 90.0, 400.0, 2), (200.0, 260.0, 50.0, 1)]
+    """
+    if trips.is_empty():
+        return trips.select("ident", "vehicle", "start_time", "end_time", "duration", "complete")
+    # A journey is numbered by how many parkings of its vehicle began before it.
+    parked = parkings.select("ident", pl.col("start_time").alias("_parked")).sort("_parked")
+    numbered = (
+        trips.sort("start_time")
+        .join_asof(
+            parked, left_on="start_time", right_on="_parked", by="ident", strategy="backward"
+        )
+        .with_columns(pl.col("_parked").fill_null(-np.inf))
+    )
+    return (
+        numbered.group_by("ident", "vehicle", "_parked", maintain_order=True)
+        .agg(
+            pl.col("start_time").min(),
+            pl.col("end_time").max(),
+            pl.col("complete").all(),
+            pl.col("distance_m").sum(),
+            pl.col("max_speed_kmh").max(),
+            pl.len().alias("legs"),
+        )
+        .with_columns((pl.col("end_time") - pl.col("start_time")).alias("duration"))
+        .drop("_parked")
+        .sort("ident", "start_time")
+    )
+
+
 def ground_truth(fleet: Fleet, geofences: list[Geofence] | None = None) -> dict[str, pl.DataFrame]:
-    """Trips, parkings, stops, records (and geofence visits when ``geofences`` given)."""
+    """Trips, journeys, parkings, stops, records (and geofence visits with ``geofences``)."""
     ph = _phases(fleet)
     if not ph:
         raise ConfigError("no ground truth yet: advance the fleet first (keep_truth=True)")
+    trips = _trips(fleet, ph)
+    parkings = _stationary(fleet, ph, PARK)
     out = {
-        "trips": _trips(fleet, ph),
-        "parkings": _stationary(fleet, ph, PARK),
+        "trips": trips,
+        "journeys": journeys(trips, parkings),
+        "parkings": parkings,
         "stops": _stationary(fleet, ph, IDLE),
         "records": _records(fleet),
     }

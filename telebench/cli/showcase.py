@@ -115,7 +115,8 @@ def run_demo(out: Path, *, vehicles: int, hours: float, seed: int) -> DemoSummar
         streamed_duplicated=int(report["duplicated"].sum()),
         trips=found_trips.height,
         parkings=found_parkings.height,
-        trips_score=_clean(score(found_trips, truth["trips"])),
+        # Ignition-based trips are scored against the ignition-on journeys of the truth.
+        trips_score=_clean(score(found_trips, truth["journeys"])),
         parkings_score=_clean(score(found_parkings, truth["parkings"])),
         seconds=round(time.monotonic() - started, 1),
     )

@@ -37,7 +37,7 @@ def truth(fleet: Fleet) -> dict[str, pl.DataFrame]:
 
 
 def test_tables_and_columns(truth: dict[str, pl.DataFrame]) -> None:
-    assert sorted(truth) == ["parkings", "records", "stops", "trips"]
+    assert sorted(truth) == ["journeys", "parkings", "records", "stops", "trips"]
     assert truth["trips"].height > 20
     assert {"start_time", "end_time", "distance_m", "max_speed_kmh"} <= set(truth["trips"].columns)
     assert (truth["trips"]["max_speed_kmh"] > 0).all()
@@ -109,7 +109,7 @@ def test_geofence_visits_and_files(fleet: Fleet, tmp_path: Path) -> None:
     fences_path.write_text(json.dumps(geojson))
     paths = write_ground_truth(fleet, tmp_path / "truth", fences_path)
     assert {p.name for p in paths} == {
-        "trips.parquet", "parkings.parquet", "stops.parquet", "records.parquet",
+        "trips.parquet", "journeys.parquet", "parkings.parquet", "stops.parquet", "records.parquet",
         "geofence_visits.parquet",
     }  # fmt: skip
     visits = pl.read_parquet(tmp_path / "truth" / "geofence_visits.parquet")
@@ -135,3 +135,24 @@ def test_bad_geofence_files(tmp_path: Path) -> None:
     path.write_text("{")
     with pytest.raises(ConfigError, match="invalid JSON"):
         load_geofences(path)
+
+
+def test_journeys_join_trips_across_idling_halts_and_never_cross_a_parking(
+    truth: dict[str, pl.DataFrame],
+) -> None:
+    journeys, trips, parkings = truth["journeys"], truth["trips"], truth["parkings"]
+    assert 0 < journeys.height <= trips.height
+    assert journeys["legs"].sum() == trips.height
+    assert journeys["distance_m"].sum() == pytest.approx(trips["distance_m"].sum())
+    crossing = journeys.join(parkings, on="ident", suffix="_park").filter(
+        (pl.col("start_time_park") > pl.col("start_time"))
+        & (pl.col("start_time_park") < pl.col("end_time"))
+    )
+    assert crossing.is_empty()
+    rec = truth["records"]
+    for journey in journeys.filter(pl.col("complete")).head(20).iter_rows(named=True):
+        inside = rec.filter(
+            (pl.col("ident") == journey["ident"])
+            & pl.col("timestamp").is_between(journey["start_time"], journey["end_time"])
+        )
+        assert inside["engine.ignition.status"].all()
