@@ -38,6 +38,7 @@ class DemoSummary:
     records_acked: int
     records_lost: int
     records_stored: int
+    heartbeats: int
     ack_p50_ms: float
     ack_p99_ms: float
     streamed_missing: int
@@ -109,6 +110,7 @@ def run_demo(out: Path, *, vehicles: int, hours: float, seed: int) -> DemoSummar
         records_acked=load.acked,
         records_lost=load.lost,
         records_stored=messages.height,
+        heartbeats=load.heartbeats,
         ack_p50_ms=round(load.ack_p50_ms, 1),
         ack_p99_ms=round(load.ack_p99_ms, 1),
         streamed_missing=int(report["missing"].sum()),

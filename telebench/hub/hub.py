@@ -21,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import fcntl
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, BinaryIO, Self
 
 import orjson
 import polars as pl
@@ -87,6 +88,7 @@ class Hub:
         self._flusher: Flusher | None = None
         self._wal: WriteAheadLog | None = None
         self._streams: StreamDelivery | None = None
+        self._lock: BinaryIO | None = None
         self.recovered = 0
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -95,6 +97,17 @@ class Hub:
         """Recover the store, open every channel and start serving; returns ``self``."""
         if self._thread is not None:
             raise ConfigError("the hub is already running")
+        self._lock = _lock_store(self.store)
+        try:
+            self._launch(self._recover())
+        except BaseException:
+            self._thread = None
+            self._close_stores()
+            raise
+        return self
+
+    def _recover(self) -> RecentMessages:
+        """Open the stores, repair what a crash left, start the streams."""
         stores = Stores.open(self.store)
         self._stores = stores
         checkpoint = read_checkpoint(self.store / "wal.checkpoint")
@@ -130,6 +143,10 @@ class Hub:
         )
         flusher.streams_floor = streams.min_cursor
         self._streams = streams.start()
+        return recent
+
+    def _launch(self, recent: RecentMessages) -> None:
+        """Run the event loop thread and wait until every channel listens."""
         ready = threading.Event()
         failure: list[BaseException] = []
         self._thread = threading.Thread(
@@ -139,10 +156,7 @@ class Hub:
         ready.wait()
         if failure:
             self._thread.join()
-            self._thread = None
-            self._close_stores()
             raise failure[0]
-        return self
 
     def _serve(
         self, recent: RecentMessages, ready: threading.Event, failure: list[BaseException]
@@ -193,6 +207,9 @@ class Hub:
             self._wal.close()
         if self._stores is not None:
             self._stores.close()
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
 
     def __enter__(self) -> Self:
         return self.start()
@@ -403,6 +420,18 @@ def _seconds(value: float | dt.datetime | None) -> float | None:
             value = value.replace(tzinfo=dt.UTC)
         return value.timestamp()
     return value
+
+
+def _lock_store(store: Path) -> BinaryIO:
+    """Hold an exclusive lock on ``store`` for as long as the hub runs (one hub per store)."""
+    store.mkdir(parents=True, exist_ok=True)
+    handle = (store / ".lock").open("a+b")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ConfigError(f"store {store} is in use by another running hub") from None
+    return handle
 
 
 def _bind_error(exc: BaseException) -> BaseException:

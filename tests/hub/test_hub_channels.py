@@ -177,3 +177,9 @@ def test_a_port_in_use_is_a_clear_error(hub: Hub, tmp_path: Path) -> None:
     channel = dataclasses.replace(config.channels[0], port=taken)
     with pytest.raises(ConfigError, match="cannot listen"):
         Hub(config=dataclasses.replace(config, channels=[channel])).start()
+
+
+def test_one_hub_per_store(hub: Hub) -> None:
+    with pytest.raises(ConfigError, match="in use by another running hub"):
+        Hub(store=hub.store, ports=0).start()
+    assert hub.messages().collect().height == 0  # the running hub is unaffected
