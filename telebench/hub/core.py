@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from telebench.errors import ProtocolError
+from telebench.errors import ProtocolError, TelebenchError
 from telebench.hub.capture import Direction, append_raw
 from telebench.hub.config import ChannelConfig, HubConfig
 from telebench.hub.connection import StreamConnection
@@ -179,7 +179,12 @@ class HubCore:
                 limit = channel.config.idle_timeout
                 for conn in [c for c in channel.connections if now - c.last_activity > limit]:
                     conn.close("idle timeout")
-            for command in self.commands.expire(time.time()):
+            try:
+                expired = self.commands.expire(time.time())
+            except TelebenchError as exc:  # keep sweeping; the next round retries
+                self.logs.add("flush.error", reason=f"command expiry: {exc}")
+                continue
+            for command in expired:
                 self.logs.add(
                     "command.expired",
                     ident=command.ident,

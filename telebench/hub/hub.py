@@ -210,6 +210,9 @@ class Hub:
         if self._lock is not None:
             self._lock.close()  # releases the flock
             self._lock = None
+        # A stopped hub answers queries with "not started", not with closed-database errors.
+        self._stores = self._wal = self._flusher = self._core = self._commit = None
+        self._loop = None
 
     def __enter__(self) -> Self:
         return self.start()

@@ -183,3 +183,13 @@ def test_one_hub_per_store(hub: Hub) -> None:
     with pytest.raises(ConfigError, match="in use by another running hub"):
         Hub(store=hub.store, ports=0).start()
     assert hub.messages().collect().height == 0  # the running hub is unaffected
+
+
+def test_a_stopped_hub_says_so_and_can_start_again(tmp_path: Path) -> None:
+    hub = Hub(store=tmp_path / "s", ports=0)
+    with hub:
+        pass
+    with pytest.raises(ConfigError, match="not started"):
+        hub.messages()
+    with hub:  # the same object runs again on the same store
+        assert hub.messages().collect().height == 0
