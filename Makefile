@@ -28,7 +28,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/python -bb -m pytest -q --doctest-modules telebench tests
+	$(BIN)/python -bb -m pytest -q --doctest-modules telebench simulators tests
 
 ## bench: performance figures (never timed tests)
 bench: $(STAMP)

@@ -211,10 +211,11 @@ _VISIT_SCHEMA: Final = {
 
 
 def journeys(trips: pl.DataFrame, parkings: pl.DataFrame) -> pl.DataFrame:
-    """Ignition-on intervals: the trips between two parkings joined across idling halts.
+    """Ignition-on intervals: from the end of one parking to the start of the next.
 
-    This is what flespi's and Traccar's ignition-based trips (and telebench's default
-    ``trips``) find, whereas ``trips`` splits at every halt with the engine running.
+    They hold the trips between two parkings joined across idling halts, plus the idling
+    warm-up and cool-down: what flespi's and Traccar's ignition-based trips (and
+    telebench's default ``trips``) find, whereas ``trips`` are the driving legs alone.
     Columns: ident, vehicle, start_time, end_time, duration, complete, distance_m,
     max_speed_kmh, legs.
 
@@ -225,14 +226,17 @@ def journeys(trips: pl.DataFrame, parkings: pl.DataFrame) -> pl.DataFrame:
     ...                       "end_time": [30.0, 90.0, 260.0], "complete": [True] * 3,
     ...                       "distance_m": [100.0, 300.0, 50.0],
     ...                       "max_speed_kmh": [30.0, 50.0, 20.0]})
-    >>> parkings = pl.DataFrame({"ident": ["a"], "start_time": [90.0], "end_time": [200.0]})
+    >>> parkings = pl.DataFrame({"ident": ["a", "a"], "start_time": [0.0, 95.0],
+    ...                          "end_time": [5.0, 190.0]})
     >>> journeys(trips, parkings).select("start_time", "end_time", "distance_m", "legs").rows()
-    [(10.0, 90.0, 400.0, 2), (200.0, 260.0, 50.0, 1)]
+    [(5.0, 95.0, 400.0, 2), (190.0, 260.0, 50.0, 1)]
     """
     if trips.is_empty():
         return trips.select("ident", "vehicle", "start_time", "end_time", "duration", "complete")
-    # A journey is numbered by how many parkings of its vehicle began before it.
-    parked = parkings.select("ident", pl.col("start_time").alias("_parked")).sort("_parked")
+    parked = parkings.select(
+        "ident", pl.col("start_time").alias("_parked"), pl.col("end_time").alias("_left")
+    ).sort("_parked")
+    # A journey is numbered by the parking its vehicle left last before the trip.
     numbered = (
         trips.sort("start_time")
         .join_asof(
@@ -240,9 +244,10 @@ def journeys(trips: pl.DataFrame, parkings: pl.DataFrame) -> pl.DataFrame:
         )
         .with_columns(pl.col("_parked").fill_null(-np.inf))
     )
-    return (
+    grouped = (
         numbered.group_by("ident", "vehicle", "_parked", maintain_order=True)
         .agg(
+            pl.col("_left").first(),
             pl.col("start_time").min(),
             pl.col("end_time").max(),
             pl.col("complete").all(),
@@ -250,8 +255,19 @@ def journeys(trips: pl.DataFrame, parkings: pl.DataFrame) -> pl.DataFrame:
             pl.col("max_speed_kmh").max(),
             pl.len().alias("legs"),
         )
+        .sort("end_time")
+    )
+    following = parked.select("ident", pl.col("_parked").alias("_next"))
+    return (
+        grouped.join_asof(
+            following, left_on="end_time", right_on="_next", by="ident", strategy="forward"
+        )
+        .with_columns(
+            pl.coalesce("_left", "start_time").alias("start_time"),
+            pl.coalesce("_next", "end_time").alias("end_time"),
+        )
         .with_columns((pl.col("end_time") - pl.col("start_time")).alias("duration"))
-        .drop("_parked")
+        .drop("_parked", "_left", "_next")
         .sort("ident", "start_time")
     )
 
