@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 import threading
@@ -91,8 +92,6 @@ def hub_command(
 def _apply_options(
     config: HubConfig, store: Path | None, host: str | None, ports: tuple[str, ...], no_fsync: bool
 ) -> HubConfig:
-    import dataclasses
-
     channels = list(config.channels)
     for item in ports:
         key, _, value = item.partition("=")

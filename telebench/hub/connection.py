@@ -74,7 +74,7 @@ class StreamConnection(asyncio.Protocol):
         self.session = new_session(
             config.protocol,
             Role.SERVER,
-            transport=self.channel.session_transport,
+            transport=self.channel.config.codec_transport,
             options={
                 "max_frame_size": config.max_frame_size,
                 "on_bad_checksum": config.on_bad_checksum,
@@ -142,10 +142,10 @@ class StreamConnection(asyncio.Protocol):
     def _on_identified(self, event: Identified) -> None:
         decision = self.core.identify(self.channel, event.ident, event.password, self.peer)
         self.ident = event.ident  # the ident it claims, for the logs, even when refused
-        if decision.refuse is not None:
+        if decision.refused:
             self.core.log("device.refused", self, reason=decision.reason)
             self.close_reason = f"refused: {decision.reason}"
-            self._answer(None, Refuse(code=decision.refuse or None))
+            self._answer(None, Refuse(code=decision.code))
             self._close_after_answers = True
             self._flush_answers()
             return
@@ -167,7 +167,7 @@ class StreamConnection(asyncio.Protocol):
                 self._answer(None, answer)
                 return
             decision = self.core.identify(self.channel, ident, None, self.peer)
-            if decision.refuse is not None:
+            if decision.refused:
                 self.core.log("device.refused", self, ident=ident, reason=decision.reason)
                 self._answer(None, Refuse())
                 return

@@ -21,7 +21,6 @@ from telebench.hub.connection import StreamConnection
 from telebench.hub.datagram import DatagramChannel
 from telebench.hub.durable import GroupCommit
 from telebench.hub.pipeline import Origin, RecentMessages
-from telebench.protocols import Transport
 from telebench.protocols.events import CommandResponse, Rejected
 from telebench.store.commands import CommandQueue
 from telebench.store.dataset import MessageDataset
@@ -76,11 +75,6 @@ class ChannelRuntime:
     datagram: asyncio.DatagramTransport | None = None
 
     @property
-    def session_transport(self) -> Transport:
-        """The transport a session of this channel speaks (OsmAnd's TCP channel is HTTP)."""
-        return self.config.codec_transport
-
-    @property
     def address(self) -> tuple[str, int]:
         """Where the channel listens (the real port when 0 was asked for)."""
         if self.server is not None and self.server.sockets:
@@ -94,12 +88,20 @@ class ChannelRuntime:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """What the hub does with an ident: ``refuse`` is ``None`` to accept, else its code."""
+    """What the hub does with an ident: accept it, or refuse it for ``reason``.
+
+    ``code`` picks the protocol's refusal answer where it has several (Wialon ``#AL#01``).
+    """
 
     ident: str
     device: Device | None
-    refuse: str | None = None
     reason: str | None = None
+    code: str | None = None
+
+    @property
+    def refused(self) -> bool:
+        """Whether the device is refused."""
+        return self.reason is not None
 
     def origin(self, channel: ChannelRuntime, peer: str) -> Origin:
         """The origin stamped on this device's records."""
@@ -202,7 +204,7 @@ class HubCore:
         device = self.registry.resolve(ident, cfg.protocol, policy=cfg.unknown_devices)
         if device is None:
             if cfg.unknown_devices == "refuse":
-                return Decision(ident, None, refuse="", reason="unknown device")
+                return Decision(ident, None, reason="unknown device")
             self.logs.add(
                 "unknown.device",
                 channel=channel.id,
@@ -213,10 +215,10 @@ class HubCore:
             )
             return Decision(ident, None)
         if not device.enabled:
-            return Decision(ident, device, refuse="", reason="device disabled")
+            return Decision(ident, device, reason="device disabled")
         if not check_password(device, password):
-            code = "01" if cfg.protocol == "wialon_ips" else ""
-            return Decision(ident, device, refuse=code, reason="wrong password")
+            code = "01" if cfg.protocol == "wialon_ips" else None
+            return Decision(ident, device, reason="wrong password", code=code)
         return Decision(ident, device)
 
     def connection_identified(self, conn: StreamConnection) -> None:

@@ -74,7 +74,7 @@ class DatagramChannel(asyncio.DatagramProtocol):
             self._reply(session.send(answer), addr)
             return
         decision = self.core.identify(self.channel, ident, None, peer)
-        if decision.refuse is not None:
+        if decision.refused:
             self.core.log_refused_datagram(self.channel, peer, ident, decision.reason)
             self._reply(session.send(Refuse()), addr)
             return

@@ -54,9 +54,7 @@ class GroupCommit:
         self._cond = threading.Condition()
         self._queue: list[tuple[bytes, asyncio.Future[int]]] = []
         self._unflushed: list[tuple[int, bytes]] = []
-        self._unflushed_bytes = 0
         self._closing = False
-        self.rounds = 0
         self.failure: StoreError | None = None
         self._thread = threading.Thread(target=self._run, name="telebench-wal", daemon=True)
         self._thread.start()
@@ -72,23 +70,16 @@ class GroupCommit:
             self._cond.notify()
         return future
 
-    @property
-    def unflushed_bytes(self) -> int:
-        """Bytes durable in the WAL but not yet taken by the flush thread."""
-        return self._unflushed_bytes
-
     def take_unflushed(self) -> list[tuple[int, bytes]]:
         """Hand every durable-but-unflushed ``(seq, payload)`` to the caller, oldest first."""
         with self._cond:
             taken, self._unflushed = self._unflushed, []
-            self._unflushed_bytes = 0
         return taken
 
     def restore_unflushed(self, entries: list[tuple[int, bytes]]) -> None:
         """Give back entries a failed flush took, ahead of newer ones."""
         with self._cond:
             self._unflushed[:0] = entries
-            self._unflushed_bytes += sum(len(p) for _, p in entries)
 
     def close(self) -> None:
         """Commit what is queued, stop the writer thread (the WAL stays open)."""
@@ -119,10 +110,7 @@ class GroupCommit:
             self._resolve_soon([(future, error) for _, future in batch])
             return
         with self._cond:
-            for seq, (payload, _) in zip(seqs, batch, strict=True):
-                self._unflushed.append((seq, payload))
-                self._unflushed_bytes += len(payload)
-        self.rounds += 1
+            self._unflushed.extend(zip(seqs, (payload for payload, _ in batch), strict=True))
         if self.on_durable is not None:
             self.on_durable(seqs[-1])
         self._resolve_soon([(future, seq) for seq, (_, future) in zip(seqs, batch, strict=True)])

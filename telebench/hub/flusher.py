@@ -85,10 +85,8 @@ class Flusher:
         #: WAL seq up to which every enabled stream has delivered (None: nothing waiting).
         self.streams_floor: Callable[[], int | None] = lambda: None
         self.lock = threading.Lock()
-        self.flushed_records = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.error: BaseException | None = None
 
     # --- the thread -------------------------------------------------------------------------
 
@@ -126,7 +124,6 @@ class Flusher:
                     self.housekeeping()
                     next_retention = now + self.retention_interval
             except Exception as exc:  # keep flushing later; the WAL still holds everything
-                self.error = exc
                 _log.exception("flush failed; records stay in the WAL and are retried")
                 self.logs.add("flush.error", reason=f"{type(exc).__name__}: {exc}")
 
@@ -158,7 +155,6 @@ class Flusher:
         self.checkpoint = last
         self._telemetry_frames.append(frame)
         self._telemetry_upto = last
-        self.flushed_records += frame.height
         return frame.height
 
     def apply_telemetry(self) -> int:
