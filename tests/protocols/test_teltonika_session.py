@@ -365,6 +365,22 @@ def test_client_login_records_ack_and_commands() -> None:
     assert client.send(SendCommandResponse(text="DI1:1")) == build_codec12("DI1:1", 0x06)
 
 
+def test_client_reads_a_command_that_overtook_the_awaited_ack() -> None:
+    """A server's command crossing the device's packet arrives before that packet's ack."""
+    client = Session(Role.CLIENT)
+    client.send(Login(ident=IMEI))
+    events_of(client, b"\x01")
+    client.send(SendRecords(messages=(MSG,)))
+    command = build_codec14("getinfo", IMEI)
+    # Split inside the header too: 8 bytes cannot tell a frame from a zero ack yet.
+    events = events_of(client, command[:8], command[8:] + b"\x00\x00\x00\x01")
+    assert events == [CommandRequest(text="getinfo", ident=IMEI), RecordsAck(count=1)]
+    assert client.pending == 0
+    # A zero ack (refusal) alone is still an ack.
+    client.send(SendRecords(messages=(MSG,)))
+    assert events_of(client, b"\x00\x00\x00\x00") == [RecordsAck(count=0)]
+
+
 def test_client_pipelines_records_behind_the_login() -> None:
     """Answers are matched in order: the 1-byte login answer, then the 4-byte ack."""
     client = Session(Role.CLIENT)

@@ -117,6 +117,8 @@ _SILENT: Final = 0  # ping, rejected command frame or unreadable datagram: no re
 _LOGIN: Final = 1  # 01 / 00
 _TCP: Final = 2  # u32 count / 00000000
 _UDP: Final = 3  # 7-byte ack, count 0 on refuse
+_PREAMBLE: Final = bytes(4)
+_MIN_COMMAND_DATA: Final = 8  # codec, quantity, type, size (4), quantity
 
 _Ack = tuple[int, int, int]  # kind, UDP packet id, UDP AVL packet id
 
@@ -328,15 +330,35 @@ class TeltonikaSession(Session):
             self.state = State.IDENTIFIED if accepted else State.CLOSED
             return LoginAnswer(accepted=accepted, code="01" if accepted else "00")
         if isinstance(awaited, SendRecords):
-            if len(self._buffer) < 4:
+            ahead = self._command_ahead_of_ack()
+            if ahead is None:
                 return None
-            self._pending.popleft()
-            return RecordsAck(count=parse_records_ack(self._buffer.take(4)))
+            if not ahead:
+                self._pending.popleft()
+                return RecordsAck(count=parse_records_ack(self._buffer.take(4)))
         cut = self._cut(server=False)
         if cut is None:
             return None
         _kind, frame, start = cut
         return self._packet(frame, start)
+
+    def _command_ahead_of_ack(self) -> bool | None:
+        """Whether a command frame came before the awaited ack (``None``: more bytes needed).
+
+        A server may send a command just as the device sends a packet, so the bytes awaited
+        as a 4-byte ack can start with a Codec 12/14 frame instead. Both may begin
+        ``00000000`` (a zero ack refuses the packet); a frame follows its preamble with a
+        data size of at least 8 and a command codec id, which a refusal never does.
+        """
+        buf = self._buffer.view()
+        if len(buf) < 4:
+            return None
+        if bytes(buf[:4]) != _PREAMBLE or len(buf) == 4:
+            return False
+        if len(buf) < 9:
+            return None
+        size = int.from_bytes(buf[4:8], "big")
+        return size >= _MIN_COMMAND_DATA and buf[8] in COMMAND_CODECS
 
     def _client_datagram(self, datagram: bytes, start: int) -> Event:
         try:
