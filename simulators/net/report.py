@@ -143,27 +143,11 @@ class LoadReport:
 
     def chart(self, path: Path) -> Path:
         """Write a PNG of throughput and ack latency over time; returns ``path``."""
-        import matplotlib
-
-        matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        t = [row.t for row in self.series]
-        fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(9, 6))
-        top.plot(t, [r.sent_per_s for r in self.series], ".-", label="sent records/s")
-        top.plot(t, [r.acked_per_s for r in self.series], ".-", label="acked records/s")
-        top.set_ylabel("records/s")
-        top.legend(loc="upper left")
-        twin = top.twinx()
-        twin.plot(t, [r.connected for r in self.series], color="grey", ls=":", label="connected")
-        twin.set_ylabel("connected devices")
-        bottom.plot(t, [r.latency_p50_ms for r in self.series], ".-", label="p50")
-        bottom.plot(t, [r.latency_p95_ms for r in self.series], ".-", label="p95")
-        bottom.set_ylabel("ack latency (ms)")
-        bottom.set_xlabel("wall time (s)")
-        bottom.legend(loc="upper left")
-        fig.suptitle(f"telebench simulate: {self.devices:,} devices")
-        fig.tight_layout()
+        from telebench.plot import plot_load
+
+        fig = plot_load(self)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=100)
         plt.close(fig)

@@ -4,7 +4,9 @@ The hub runs as ``python -m telebench hub`` in its own process (fsync on, as in 
 this process plays ``devices`` Teltonika trackers (Codec 8E, ``records`` records a packet),
 each with at most one packet in flight, as real trackers do. It reports the connections
 held, the records acked per second (each ack means fsync'd), the ack latency percentiles
-and the hub's peak RSS, then stops the hub with SIGTERM and checks that every acked record
+the hub's peak RSS and the CPU both processes spent per record in the measured window (the
+driver's packets are encoded once by the real codec and reused, so its share stays small),
+then stops the hub with SIGTERM and checks that every acked record
 is in the Parquet dataset exactly once.
 """
 
@@ -15,6 +17,7 @@ import functools
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -22,11 +25,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import psutil
 
-from telebench.protocols import Role, Session, new_session
-from telebench.protocols.events import Login, LoginAnswer, RecordsAck, SendRecords
+from telebench.hub.eventloop import new_event_loop
+from telebench.protocols import Role, new_session
+from telebench.protocols.events import SendRecords
 
 __all__ = ["IngestResult", "run"]
 
@@ -48,6 +53,8 @@ class IngestResult:
     hub_peak_rss_mb: float
     hub_cpu_percent: float
     client_cpu_percent: float
+    hub_cpu_us_per_record: float = 0.0
+    client_cpu_us_per_record: float = 0.0
     total_acked: int = 0
     stored_records: int = 0
     duplicates: int = 0
@@ -55,53 +62,112 @@ class IngestResult:
 
 
 class _Tracker(asyncio.Protocol):
-    """One simulated tracker: login, then one packet in flight at a time."""
+    """One simulated tracker: login, then one pre-built packet in flight at a time.
 
-    def __init__(self, index: int, stats: _Stats) -> None:
-        self.ident = f"86{index:013d}"
+    Driven by callbacks, not a task per device: an ack schedules the next packet with
+    ``call_at``, so the driver spends its CPU on sockets, not on coroutine switches, and
+    leaves the cores to the hub it measures.
+    """
+
+    def __init__(self, index: int, fleet: _Fleet) -> None:
         self.index = index
-        self.stats = stats
-        self.session: Session = new_session("teltonika", Role.CLIENT, options={"codec": 0x8E})
+        self.ident = f"86{index:013d}"
+        self.fleet = fleet
+        self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
-        self.logged_in = asyncio.get_running_loop().create_future()
-        self.acked: asyncio.Future[int] | None = None
+        self.logged_in: asyncio.Future[bool] = self.loop.create_future()
+        self.finished: asyncio.Future[None] = self.loop.create_future()
+        self.packet = 0
         self.sent_at = 0.0
+        self.due = 0.0
+        self._buffer = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(self.session.send(Login(ident=self.ident)))
+        # A stream transport (uvloop's does not subclass asyncio.Transport).
+        self.transport = cast("asyncio.Transport", transport)
+        self.transport.write(_login(self.ident))
 
     def data_received(self, data: bytes) -> None:
-        self.session.receive_data(data)
-        for event in self.session.events():
-            if isinstance(event, LoginAnswer) and not self.logged_in.done():
-                self.logged_in.set_result(event.accepted)
-            elif isinstance(event, RecordsAck) and self.acked and not self.acked.done():
-                self.stats.latencies.append(time.perf_counter() - self.sent_at)
-                self.acked.set_result(event.count)
+        if not self.logged_in.done():  # the login answer: one byte, 0x01 = accepted
+            self.logged_in.set_result(data[:1] == b"\x01")
+            data = data[1:]
+        self._buffer += data
+        while len(self._buffer) >= _ACK.size:  # a record-count ack: u32
+            (count,), self._buffer = _ACK.unpack_from(self._buffer), self._buffer[_ACK.size :]
+            self._acked(count)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        for fut in (self.logged_in, self.acked):
-            if fut is not None and not fut.done():
-                fut.set_exception(ConnectionError("closed by the hub"))
+    def _acked(self, count: int) -> None:
+        fleet = self.fleet
+        now = time.perf_counter()
+        fleet.total += count
+        if fleet.counting:
+            fleet.acked += count
+            fleet.latencies.append(now - self.sent_at)
+        if fleet.stopping:
+            self.stop()
+            return
+        # A late ack delays the next packet; the device does not catch up in a burst.
+        self.due = max(self.due + fleet.interval, self.loop.time())
+        self.loop.call_at(self.due, self.send)
 
-    async def send(self, records: tuple[dict[str, object], ...]) -> int:
-        assert self.transport is not None
-        self.acked = asyncio.get_running_loop().create_future()
-        data = self.session.send(SendRecords(messages=records))  # type: ignore[arg-type]
+    def send(self) -> None:
+        """Write the next packet (unique timestamps: the hub stores each record once)."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        data = self.fleet.packet(self.index % _VARIANTS, self.packet)
+        self.packet += 1
         self.sent_at = time.perf_counter()
         self.transport.write(data)
-        return await self.acked
+
+    def stop(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        if not self.finished.done():
+            self.finished.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        error = ConnectionError("closed by the hub")
+        if not self.logged_in.done():
+            self.logged_in.set_exception(error)
+        if not self.finished.done():
+            self.fleet.errors.append(f"{self.ident}: {error}")
+            self.finished.set_result(None)
+
+
+_ACK = struct.Struct(">I")
+#: Devices share pre-built packets; this many variants differ in position.
+_VARIANTS = 16
+
+
+def _login(ident: str) -> bytes:
+    return len(ident).to_bytes(2, "big") + ident.encode("ascii")
 
 
 @dataclass
-class _Stats:
+class _Fleet:
+    """What every tracker shares: the pacing, the packet cache and the counters."""
+
+    records: int
+    interval: float
     latencies: list[float] = field(default_factory=list)
     acked: int = 0
     total: int = 0
     counting: bool = False
+    stopping: bool = False
+    connected: int = 0
     errors: list[str] = field(default_factory=list)
+    _packets: dict[tuple[int, int], bytes] = field(default_factory=dict)
+
+    def packet(self, variant: int, number: int) -> bytes:
+        """Codec 8E packet ``number`` of a variant, encoded once by the real client codec."""
+        key = (variant, number)
+        data = self._packets.get(key)
+        if data is None:
+            session = new_session("teltonika", Role.CLIENT, options={"codec": 0x8E})
+            records = _records(variant, number, self.records)
+            data = session.send(SendRecords(messages=records))  # type: ignore[arg-type]
+            self._packets[key] = data
+        return data
 
 
 def _records(index: int, packet: int, count: int) -> tuple[dict[str, object], ...]:
@@ -125,77 +191,85 @@ def _records(index: int, packet: int, count: int) -> tuple[dict[str, object], ..
     )
 
 
-async def _device(
-    tracker_factory: Callable[[], _Tracker],
-    port: int,
-    interval: float,
-    records: int,
-    stop: asyncio.Event,
-    stats: _Stats,
-    connected: list[int],
-) -> None:
+async def _device(index: int, port: int, fleet: _Fleet, connected: list[_Tracker]) -> None:
     loop = asyncio.get_running_loop()
     try:
-        _, tracker = await loop.create_connection(tracker_factory, "127.0.0.1", port)
+        _, tracker = await loop.create_connection(
+            functools.partial(_Tracker, index, fleet), "127.0.0.1", port
+        )
         if not await tracker.logged_in:
-            stats.errors.append(f"{tracker.ident}: login refused")
+            fleet.errors.append(f"{tracker.ident}: login refused")
+            tracker.stop()
             return
     except (OSError, ConnectionError) as exc:
-        stats.errors.append(f"connect: {exc}")
+        fleet.errors.append(f"connect: {exc}")
         return
-    connected[0] += 1
-    packet = 0
-    await asyncio.sleep(interval * (tracker.index % 997) / 997)  # spread the devices out
-    while not stop.is_set():
-        started = loop.time()
-        try:
-            count = await tracker.send(_records(tracker.index, packet, records))
-        except ConnectionError as exc:
-            stats.errors.append(f"{tracker.ident}: {exc}")
-            return
-        stats.total += count
-        if stats.counting:
-            stats.acked += count
-        packet += 1
-        await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
-    assert tracker.transport is not None
-    tracker.transport.close()
+    connected.append(tracker)
+    await tracker.finished
 
 
 async def _drive(
     port: int,
     devices: int,
-    rate: float,
-    records: int,
     seconds: float,
     warmup: float,
-    stats: _Stats,
-    connected: list[int],
+    fleet: _Fleet,
+    window: _Window,
     progress: Callable[[str], None],
-) -> float:
-    stop = asyncio.Event()
-    interval = devices * records / rate
+) -> None:
+    connected: list[_Tracker] = []
     tasks = []
     for index in range(devices):
-        factory = functools.partial(_Tracker, index, stats)
-        task = _device(factory, port, interval, records, stop, stats, connected)
-        tasks.append(asyncio.create_task(task))
+        tasks.append(asyncio.create_task(_device(index, port, fleet, connected)))
         if index % 500 == 499:
             await asyncio.sleep(0.05)  # a ramp, as a fleet does not connect in one instant
-    while connected[0] + len(stats.errors) < devices:
+    while len(connected) + len(fleet.errors) < devices:
         await asyncio.sleep(0.1)
-    progress(f"{connected[0]} devices connected; warming up {warmup:g} s")
+    fleet.connected = len(connected)
+    progress(f"{len(connected)} devices connected; warming up {warmup:g} s")
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for n, tracker in enumerate(connected):  # first packets spread over one interval
+        tracker.due = start + fleet.interval * n / len(connected)
+        loop.call_at(tracker.due, tracker.send)
     await asyncio.sleep(warmup)
-    stats.latencies.clear()
-    stats.counting = True
-    started = time.perf_counter()
-    progress(f"measuring {seconds:g} s at {rate:,.0f} records/s offered")
+    fleet.latencies.clear()
+    fleet.counting = True
+    window.open()
+    progress(
+        f"measuring {seconds:g} s at {fleet.records / fleet.interval * devices:,.0f} "
+        "records/s offered"
+    )
     await asyncio.sleep(seconds)
-    stats.counting = False
-    elapsed = time.perf_counter() - started
-    stop.set()
+    fleet.counting = False
+    window.close()
+    fleet.stopping = True
     await asyncio.gather(*tasks, return_exceptions=True)
-    return elapsed
+
+
+class _Window:
+    """Wall time and CPU time of the hub and of this driver over the measured window."""
+
+    def __init__(self, hub_pid: int) -> None:
+        self.processes = (psutil.Process(hub_pid), psutil.Process())
+        self.seconds = 0.0
+        self.cpu = (0.0, 0.0)
+
+    @staticmethod
+    def _cpu(process: psutil.Process) -> float:
+        times = process.cpu_times()
+        return float(times.user + times.system)
+
+    def open(self) -> None:
+        self.seconds = -time.perf_counter()
+        self.cpu = (-self._cpu(self.processes[0]), -self._cpu(self.processes[1]))
+
+    def close(self) -> None:
+        self.seconds += time.perf_counter()
+        self.cpu = (
+            self.cpu[0] + self._cpu(self.processes[0]),
+            self.cpu[1] + self._cpu(self.processes[1]),
+        )
 
 
 def _start_hub(
@@ -246,39 +320,33 @@ def run(
     peak, watching = [0.0], threading.Event()
     watcher = threading.Thread(target=_watch, args=(proc.pid, peak, watching), daemon=True)
     watcher.start()
-    hub_process = psutil.Process(proc.pid)
-    stats, connected = _Stats(), [0]
+    fleet = _Fleet(records=records, interval=devices * records / rate)
+    window = _Window(proc.pid)
     try:
-        cpu_before = hub_process.cpu_times()
-        own_before = psutil.Process().cpu_times()
-        wall_before = time.perf_counter()
-        elapsed = asyncio.run(
-            _drive(port, devices, rate, records, seconds, warmup, stats, connected, progress)
-        )
-        cpu_after = hub_process.cpu_times()
-        own_after = psutil.Process().cpu_times()
-        wall = time.perf_counter() - wall_before
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            runner.run(_drive(port, devices, seconds, warmup, fleet, window, progress))
     finally:
         watching.set()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=120)
-    latencies = sorted(stats.latencies) or [0.0]
-    cpu = (cpu_after.user + cpu_after.system - cpu_before.user - cpu_before.system) / wall
-    own = (own_after.user + own_after.system - own_before.user - own_before.system) / wall
+    latencies = sorted(fleet.latencies) or [0.0]
+    elapsed = window.seconds
     result = IngestResult(
         devices=devices,
-        connected=connected[0],
+        connected=fleet.connected,
         seconds=elapsed,
-        acked_records=stats.acked,
-        records_per_s=stats.acked / elapsed,
+        acked_records=fleet.acked,
+        records_per_s=fleet.acked / elapsed,
         ack_p50_ms=1000 * latencies[len(latencies) // 2],
         ack_p99_ms=1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
         ack_max_ms=1000 * latencies[-1],
         hub_peak_rss_mb=peak[0],
-        hub_cpu_percent=100 * cpu,
-        client_cpu_percent=100 * own,
-        total_acked=stats.total,
-        errors=stats.errors[:5],
+        hub_cpu_percent=100 * window.cpu[0] / elapsed,
+        client_cpu_percent=100 * window.cpu[1] / elapsed,
+        hub_cpu_us_per_record=1e6 * window.cpu[0] / max(fleet.acked, 1),
+        client_cpu_us_per_record=1e6 * window.cpu[1] / max(fleet.acked, 1),
+        total_acked=fleet.total,
+        errors=fleet.errors[:5],
     )
     _count_stored(store, result)
     return result

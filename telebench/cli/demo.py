@@ -92,15 +92,17 @@ def _run_device(protocol: str, ident: str, options: dict[str, object], count: in
 def demo_command(
     vehicles: int, hours: float, seed: int, out: Path, codecs: bool, records: int
 ) -> None:
-    """Run the end-to-end demo: simulate a fleet into the hub, stream, verify, compute trips.
+    """Run the end-to-end demo: simulate a fleet into the hub, stream, verify, analyse.
 
     A receiver and a hub start on 127.0.0.1 (free ports); the hub streams every message to
     the receiver; a mixed-protocol fleet (Teltonika, Wialon IPS, GT06 over TCP/UDP) drives
-    a simulated day on real roads into the hub as fast as acks come back; trips and
-    parkings are computed from the hub's Parquet store and scored against the simulator's
-    ground truth; the receiver's copy is verified against the store. The run folder holds
-    the hub store, the received batches, messages/trips/parkings Parquet, GPX/KML/GeoJSON
-    trips, the load report (JSON + PNG) and summary.json.
+    the last simulated day (ending now) on real roads into the hub as fast as acks come
+    back; trips, parkings and geofence visits (depots, customer sites, the town centre) are
+    computed from the hub's Parquet store and scored against the simulator's ground truth;
+    the receiver's copy is verified against the store. The run folder holds report.html
+    (open it in a browser: map, charts, scores), the hub store, the received batches,
+    messages/trips/parkings/geofence Parquet, GPX/KML/GeoJSON trips, geofences.geojson,
+    the ground truth (truth_*.parquet), the load report and summary.json.
 
     \b
     Examples:
@@ -117,6 +119,7 @@ def demo_command(
     trips_f1 = summary.trips_score.get("f1", float("nan"))
     parkings_f1 = summary.parkings_score.get("f1", float("nan"))
     click.secho(f"\nDone in {summary.seconds:.0f} s. Run folder: {out}", bold=True)
+    geofences_f1 = summary.geofences_score.get("f1", float("nan"))
     click.echo(
         f"  records   sent {summary.records_sent:,}, acked {summary.records_acked:,}, "
         f"lost {summary.records_lost:,}, stored {summary.records_stored:,}\n"
@@ -125,7 +128,10 @@ def demo_command(
         f"  stream    missing {summary.streamed_missing}, duplicated "
         f"{summary.streamed_duplicated} (retried batches)\n"
         f"  computed  {summary.trips:,} trips (F1 {trips_f1:.2f} vs ground truth), "
-        f"{summary.parkings:,} parkings (F1 {parkings_f1:.2f})"
+        f"{summary.parkings:,} parkings (F1 {parkings_f1:.2f}),\n"
+        f"            {summary.geofence_visits:,} geofence visits in {summary.geofences} "
+        f"geofences (F1 {geofences_f1:.2f})\n"
+        f"  report    {out / 'report.html'}"
     )
 
 

@@ -13,13 +13,26 @@ import json
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 import polars as pl
 
-from telebench.calc import export, parkings, score, trips
+from telebench.calc import (
+    Counters,
+    Geofences,
+    export,
+    geofence_events,
+    geofence_visits,
+    parkings,
+    score,
+    trips,
+)
+from telebench.cli.demo_fences import demo_fences, write_fences
+from telebench.cli.demo_progress import SimulatedTimeBar
+from telebench.cli.demo_report import DemoResults, write_demo_report
 from telebench.hub import Hub
 from telebench.receiver import ReceiverServer
 from telebench.receiver.verify import verify
@@ -45,8 +58,12 @@ class DemoSummary:
     streamed_duplicated: int
     trips: int
     parkings: int
+    geofences: int
+    geofence_visits: int
+    geofence_events: int
     trips_score: dict[str, Any] = field(default_factory=dict)
     parkings_score: dict[str, Any] = field(default_factory=dict)
+    geofences_score: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -79,26 +96,38 @@ def run_demo(out: Path, *, vehicles: int, hours: float, seed: int) -> DemoSummar
         with Hub(store=store, ports=0) as hub:
             _step(f"hub on 127.0.0.1 {sorted({p for _, p in hub.addresses().values()})}, "
                   f"streaming to the receiver at {receiver.url}")  # fmt: skip
-            scenario = Scenario(devices=vehicles, duration=int(hours * 3600), seed=seed)
+            duration = int(hours * 3600)
+            # The simulated day ends now: a record without device time (a GT06 status
+            # heartbeat) is stamped with the server's clock, which then falls in place.
+            start = datetime.fromtimestamp((time.time() - duration) // 60 * 60, UTC)
+            scenario = Scenario(devices=vehicles, duration=duration, start=start, seed=seed)
             fleet = Fleet(scenario, seed=seed)
             mix: dict[str, int] = {}
             for vehicle in fleet.vehicles:
                 mix[vehicle.protocol] = mix.get(vehicle.protocol, 0) + 1
             _step(f"simulating {vehicles} vehicles for {hours:g} h on real roads: {mix}")
             ports = {key: port for key, (_, port) in hub.addresses().items()}
-            load = run_load(fleet, ports=ports, speedup="max", duration=scenario.duration)
+            with SimulatedTimeBar(fleet.start_time, duration, vehicles) as bar:
+                load = run_load(fleet, ports=ports, speedup="max", duration=duration, progress=bar)
             click.echo(load.table())
             load.save(out / "load")
-            _step("computing trips and parkings from the hub's store")
+            _step("computing trips, parkings and geofence visits from the hub's store")
             messages = hub.messages().collect()
             messages.write_parquet(out / "messages.parquet")
-            found_trips = trips(messages).collect()
+            # With the route (WKT line) so the exports and the map draw real tracks.
+            found_trips = trips(messages, counters=Counters(route=True)).collect()
             found_parkings = parkings(messages).collect()
-        truth = fleet.ground_truth()
+            fences_path = write_fences(demo_fences(fleet, seed), out / "geofences.geojson")
+            fences = Geofences.from_geojson(fences_path)
+            visits = geofence_visits(messages, fences).collect()
+            events = geofence_events(messages, fences).collect()
+        truth = fleet.ground_truth(geofences=fences_path)
         for name, frame in truth.items():
             frame.write_parquet(out / f"truth_{name}.parquet")
         found_trips.write_parquet(out / "trips.parquet")
         found_parkings.write_parquet(out / "parkings.parquet")
+        visits.write_parquet(out / "geofence_visits.parquet")
+        events.write_parquet(out / "geofence_events.parquet")
         for fmt in ("gpx", "kml", "geojson"):
             export(found_trips, out / f"trips.{fmt}", fmt)
         _step("verifying what the stream delivered against the store")
@@ -117,11 +146,23 @@ def run_demo(out: Path, *, vehicles: int, hours: float, seed: int) -> DemoSummar
         streamed_duplicated=int(report["duplicated"].sum()),
         trips=found_trips.height,
         parkings=found_parkings.height,
+        geofences=len(fences.names),
+        geofence_visits=visits.height,
+        geofence_events=events.height,
         # Ignition-based trips are scored against the ignition-on journeys of the truth.
         trips_score=_clean(score(found_trips, truth["journeys"])),
         parkings_score=_clean(score(found_parkings, truth["parkings"])),
+        geofences_score=_clean(score(visits, truth["geofence_visits"])),
         seconds=round(time.monotonic() - started, 1),
     )
+    _step("writing the HTML report")
+    results = DemoResults(
+        summary=asdict(summary), roads=fleet.network, messages=messages, trips=found_trips,
+        parkings=found_parkings, fences=fences, visits=visits, truth=truth, delivery=report,
+        load_chart=out / "load" / "report.png",
+    )  # fmt: skip
+    write_demo_report(out / "report.html", results)
+    summary.seconds = round(time.monotonic() - started, 1)
     (out / "summary.json").write_text(json.dumps(asdict(summary), indent=2) + "\n")
     return summary
 

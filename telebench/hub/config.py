@@ -8,7 +8,7 @@ A relative ``store`` set in the file is resolved against the file's directory::
     flush_interval = 1.0          # s between WAL -> Parquet flushes
     compact_interval = 60.0       # s between compactions of small Parquet parts
     retention_interval = 3600.0   # s between runs of the per-device messages_ttl cleanup
-    telemetry_interval = 5.0      # s between folds of new messages into telemetry
+    telemetry_interval = 30.0     # s between folds of new messages into telemetry
     daily_snapshots = true        # yesterday as snapshots/<ident>/<day>.json.gz
     logs_ttl = 2592000.0          # s the hub log is kept (30 days)
     fsync = true                  # fsync the WAL before acking devices
@@ -215,7 +215,7 @@ class HubConfig:
     flush_interval: float = 1.0
     compact_interval: float = 60.0
     retention_interval: float = 3600.0
-    telemetry_interval: float = 5.0
+    telemetry_interval: float = 30.0
     daily_snapshots: bool = True
     logs_ttl: float = 30 * 86400.0
     fsync: bool = True

@@ -2,8 +2,9 @@
 
 Answers leave in the order the session emitted the events it answers (the sans-IO
 contract), but records are acked only once the WAL has fsync'd them. So every answer waits
-in a queue behind a future: ``None`` (answer at once) or the group-commit future of its
-records. A heartbeat that follows a packet still being written waits for it.
+in a queue behind a ticket: ``None`` (answer at once) or the group-commit ticket of its
+records, which calls the connection back when its round is fsync'd. A heartbeat that
+follows a packet still being written waits for it.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from telebench.errors import FrameTooLargeError, ProtocolError, TelebenchError
+from telebench.hub.durable import Ticket
 from telebench.hub.pipeline import Origin, prepare
 from telebench.protocols import Role, Session, new_session
 from telebench.protocols.events import (
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["StreamConnection"]
 
-_Answer = tuple["asyncio.Future[int] | None", Event]
+_Answer = tuple["Ticket | None", Event]
 
 
 class StreamConnection(asyncio.Protocol):
@@ -60,15 +62,15 @@ class StreamConnection(asyncio.Protocol):
     # --- asyncio callbacks ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport (uvloop's does not subclass asyncio.Transport).
+        self.transport = cast("asyncio.Transport", transport)
         host, port, *_ = transport.get_extra_info("peername") or ("?", 0)
         self.peer = f"{host}:{port}"
         config = self.channel.config
         if len(self.channel.connections) >= config.max_connections:
             self.close_reason = "connection limit"
             self.core.log("connection.closed", self, reason="connection limit")
-            transport.abort()
+            self.transport.abort()
             return
         self.channel.connections.add(self)
         self.session = new_session(
@@ -104,9 +106,6 @@ class StreamConnection(asyncio.Protocol):
             reason = self.close_reason or ("peer closed" if exc is None else f"error: {exc}")
             self.core.log("connection.closed", self, reason=reason)
             self.core.connection_closed(self)
-        for future, _ in self._answers:
-            if future is not None and not future.done():
-                future.add_done_callback(_ignore)
 
     # --- events -----------------------------------------------------------------------------
 
@@ -175,30 +174,30 @@ class StreamConnection(asyncio.Protocol):
         if not messages:
             self._answer(None, answer)
             return
-        payload, fresh = prepare(messages, origin, time.time(), self.core.recent)
-        self._answer(self.core.commit.submit(payload) if fresh else None, answer)
+        payload, _ = prepare(messages, origin, time.time(), self.core.recent)
+        # Nothing fresh (a resend) still waits for a round: the original may not be durable yet.
+        self._answer(self.core.commit.add(payload, self._on_durable), answer)
 
     # --- answers ----------------------------------------------------------------------------
 
-    def _answer(self, future: asyncio.Future[int] | None, answer: Event) -> None:
-        self._answers.append((future, answer))
-        if future is None:
+    def _answer(self, ticket: Ticket | None, answer: Event) -> None:
+        self._answers.append((ticket, answer))
+        if ticket is None or ticket.done:
             self._flush_answers()
-        else:
-            future.add_done_callback(self._on_durable)
 
-    def _on_durable(self, future: asyncio.Future[int]) -> None:
-        self._flush_answers()
+    def _on_durable(self, ticket: Ticket) -> None:
+        if self._answers and self._answers[0][0] is ticket:  # else it waits for older ones
+            self._flush_answers()
 
     def _flush_answers(self) -> None:
         while self._answers:
-            future, answer = self._answers[0]
-            if future is not None and not future.done():
+            ticket, answer = self._answers[0]
+            if ticket is not None and not ticket.done:
                 return
             self._answers.popleft()
-            if future is not None and future.exception() is not None:
+            if ticket is not None and ticket.error is not None:
                 # Not durable: no ack. The device keeps its records and resends them.
-                self.close(f"store failure: {future.exception()}")
+                self.close(f"store failure: {ticket.error}")
                 return
             self.write(self._send(answer))
         while self._commands and not self._close_after_answers:
@@ -248,8 +247,3 @@ class StreamConnection(asyncio.Protocol):
             self.close_reason = reason
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
-
-
-def _ignore(future: asyncio.Future[int]) -> None:
-    if not future.cancelled():
-        future.exception()  # retrieved: no "exception was never retrieved" warning

@@ -79,11 +79,9 @@ class DatagramChannel(asyncio.DatagramProtocol):
             self._reply(session.send(Refuse()), addr)
             return
         origin = decision.origin(self.channel, peer)
-        payload, fresh = prepare(messages, origin, time.time(), self.core.recent)
+        payload, _ = prepare(messages, origin, time.time(), self.core.recent)
         reply = session.send(answer)
-        if not fresh:
-            self._reply(reply, addr)
-            return
+        # An empty payload (a resend) waits for a round too: the original may not be durable yet.
         future = self.core.commit.submit(payload)
         future.add_done_callback(lambda f: self._reply(reply, addr) if not f.exception() else None)
 

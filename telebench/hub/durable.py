@@ -1,10 +1,12 @@
 """Group commit: the hub's path from decoded records to an fsync'd write-ahead log.
 
-Connections hand NDJSON payloads to :meth:`GroupCommit.submit` from the event loop and get
-a future. One writer thread appends everything submitted since its last round to the WAL,
-fsyncs once, and resolves all those futures together in a single loop callback; while it
-fsyncs, new payloads pile up for the next round. So one fsync acks many packets, and the
-event loop never blocks on the disk.
+Connections hand NDJSON payloads to :meth:`GroupCommit.add` from the event loop and get a
+:class:`Ticket` (:meth:`GroupCommit.submit` wraps it in a future). One writer thread
+appends everything submitted since its last round to the WAL, fsyncs once, and settles all
+those tickets together in a single loop callback, which calls each connection back
+directly; while it fsyncs, new payloads pile up for the next round. So one fsync acks many
+packets, the event loop never blocks on the disk, and a packet costs the loop no future
+and no callback of its own.
 
 Durable entries are also kept in memory (:meth:`take_unflushed`) for the flush thread that
 turns them into Parquet; after a crash the same entries come back from the WAL replay.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -35,7 +38,24 @@ from pathlib import Path
 from telebench.errors import StoreError
 from telebench.store.wal import WriteAheadLog
 
-__all__ = ["GroupCommit", "read_checkpoint", "write_checkpoint"]
+__all__ = ["GroupCommit", "Ticket", "read_checkpoint", "write_checkpoint"]
+
+
+class Ticket:
+    """What became of one submitted payload; settled in the event loop when its round ends.
+
+    ``seq`` is its WAL sequence number once durable; ``error`` the reason it is not.
+    """
+
+    __slots__ = ("done", "error", "seq")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.seq = 0
+        self.error: StoreError | None = None
+
+
+_Waiting = tuple[bytes, Ticket, "Callable[[Ticket], None] | None"]
 
 
 class GroupCommit:
@@ -51,23 +71,42 @@ class GroupCommit:
         self.loop = loop
         self.on_durable = on_durable  # told the last durable seq after each round (streams)
         self.lock = threading.Lock()  # guards the WAL against the flush thread's truncation
-        self._cond = threading.Condition()
-        self._queue: list[tuple[bytes, asyncio.Future[int]]] = []
+        self._cond = threading.Condition(threading.Lock())
+        self._queue: list[_Waiting] = []
+        self._idle = False  # the writer waits for work: the next payload must wake it
         self._unflushed: list[tuple[int, bytes]] = []
         self._closing = False
         self.failure: StoreError | None = None
         self._thread = threading.Thread(target=self._run, name="telebench-wal", daemon=True)
         self._thread.start()
 
+    def add(self, payload: bytes, on_done: Callable[[Ticket], None] | None = None) -> Ticket:
+        """Queue ``payload``; ``on_done(ticket)`` runs in the loop once its round is over.
+
+        The cheap path for connections (no future, no extra loop callback per packet). A
+        ticket that comes back already ``done`` failed at once: ``on_done`` is not called.
+        An empty ``payload`` writes nothing: its ticket settles with the next round, after
+        everything submitted before it (the ack of a resent duplicate waits for the
+        original's fsync).
+        """
+        ticket = Ticket()
+        with self._cond:
+            if self.failure is not None or self._closing:
+                ticket.done = True
+                ticket.error = self.failure or StoreError("the hub is stopping")
+                return ticket
+            self._queue.append((payload, ticket, on_done))
+            if self._idle:
+                self._idle = False
+                self._cond.notify()
+        return ticket
+
     def submit(self, payload: bytes) -> asyncio.Future[int]:
         """Queue ``payload``; the future resolves to its WAL seq once it is fsync'd."""
         future: asyncio.Future[int] = self.loop.create_future()
-        with self._cond:
-            if self.failure is not None or self._closing:
-                future.set_exception(self.failure or StoreError("the hub is stopping"))
-                return future
-            self._queue.append((payload, future))
-            self._cond.notify()
+        ticket = self.add(payload, functools.partial(_settle, future))
+        if ticket.done:
+            _settle(future, ticket)
         return future
 
     def take_unflushed(self) -> list[tuple[int, bytes]]:
@@ -92,43 +131,71 @@ class GroupCommit:
         while True:
             with self._cond:
                 while not self._queue and not self._closing:
+                    self._idle = True
                     self._cond.wait()
+                self._idle = False
                 batch, self._queue = self._queue, []
                 if not batch and self._closing:
                     return
             self._commit(batch)
 
-    def _commit(self, batch: list[tuple[bytes, asyncio.Future[int]]]) -> None:
+    def _commit(self, batch: list[_Waiting]) -> None:
         try:
             with self.lock:
-                seqs = [self.wal.append(payload) for payload, _ in batch]
+                seqs, seq = [], self.wal.last_seq
+                for payload, _, _ in batch:  # an empty payload gets the seq before it
+                    if payload:
+                        seq = self.wal.append(payload)
+                    seqs.append(seq)
                 self.wal.sync()
         except (StoreError, OSError) as exc:
             # The disk failed: nothing in this round is acked, and nothing later will be.
             error = exc if isinstance(exc, StoreError) else StoreError(f"WAL write failed: {exc}")
             self.failure = error
-            self._resolve_soon([(future, error) for _, future in batch])
+            self._resolve_soon(batch, None, error)
             return
-        with self._cond:
-            self._unflushed.extend(zip(seqs, (payload for payload, _ in batch), strict=True))
-        if self.on_durable is not None:
-            self.on_durable(seqs[-1])
-        self._resolve_soon([(future, seq) for seq, (_, future) in zip(seqs, batch, strict=True)])
+        entries = [(seq, p) for seq, (p, _, _) in zip(seqs, batch, strict=True) if p]
+        if entries:
+            with self._cond:
+                self._unflushed.extend(entries)
+            if self.on_durable is not None:
+                self.on_durable(entries[-1][0])
+        self._resolve_soon(batch, seqs, None)
 
-    def _resolve_soon(self, results: list[tuple[asyncio.Future[int], int | StoreError]]) -> None:
+    def _resolve_soon(
+        self, batch: list[_Waiting], seqs: list[int] | None, error: StoreError | None
+    ) -> None:
         # A closed loop (RuntimeError) means nobody waits for these acks any more.
         with contextlib.suppress(RuntimeError):
-            self.loop.call_soon_threadsafe(_resolve, results)
+            self.loop.call_soon_threadsafe(self._resolve, batch, seqs, error)
+
+    def _resolve(
+        self, batch: list[_Waiting], seqs: list[int] | None, error: StoreError | None
+    ) -> None:
+        """Settle a round's tickets and run their callbacks (in the loop, one call a round)."""
+        for index, (_, ticket, on_done) in enumerate(batch):
+            ticket.done = True
+            if seqs is None:
+                ticket.error = error
+            else:
+                ticket.seq = seqs[index]
+            if on_done is None:
+                continue
+            try:
+                on_done(ticket)
+            except Exception as exc:  # one broken connection must not hold back the others
+                self.loop.call_exception_handler(
+                    {"message": "group commit callback failed", "exception": exc}
+                )
 
 
-def _resolve(results: list[tuple[asyncio.Future[int], int | StoreError]]) -> None:
-    for future, outcome in results:
-        if future.done():
-            continue
-        if isinstance(outcome, StoreError):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
+def _settle(future: asyncio.Future[int], ticket: Ticket) -> None:
+    if future.done():
+        return
+    if ticket.error is not None:
+        future.set_exception(ticket.error)
+    else:
+        future.set_result(ticket.seq)
 
 
 def read_checkpoint(path: Path) -> int:

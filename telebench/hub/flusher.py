@@ -9,8 +9,13 @@ It also compacts partitions and enforces per-device TTL and size caps on their s
 
 Telemetry is folded in every ``telemetry_interval`` seconds rather than every flush: its
 cost grows with the devices heard from, not the messages, so 10,000 devices reporting
-every few seconds cost one upsert per parameter per interval. ``telemetry.checkpoint``
-records the WAL seq it covers; at start-up the hub replays the WAL from there.
+every few seconds cost one upsert per parameter per interval (each fold of 10,000 devices
+holds the GIL for a good fraction of a second, which is why the default interval is
+30 s). Until then each flushed batch is cut down to the rows that hold some device's
+newest value (:func:`newest_rows`), so the wait costs about one row per device, not one
+per message. ``hub.telemetry()`` folds first, so it is never stale.
+``telemetry.checkpoint`` records the WAL seq it covers; at start-up the hub replays the
+WAL from there.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from telebench.store.logs import LogStore
 from telebench.store.registry import DeviceRegistry
 from telebench.store.telemetry import TelemetryStore
 
-__all__ = ["Flusher"]
+__all__ = ["Flusher", "newest_rows"]
 
 _log = logging.getLogger("telebench.hub")
 #: WAL segments kept after they are flushed, so restarts can still recognise resends.
@@ -43,6 +48,7 @@ KEEP_SEGMENTS: Final = 4
 SMALL_FILE_BYTES: Final = 64 * 2**20
 #: Seconds merged files stay on disk for scans that listed them before the merge.
 COMPACT_GRACE: Final = 30.0
+_ROW: Final = "__telebench_row"  # scratch column of newest_rows
 
 
 class Flusher:
@@ -61,7 +67,7 @@ class Flusher:
         flush_interval: float,
         compact_interval: float,
         retention_interval: float,
-        telemetry_interval: float = 5.0,
+        telemetry_interval: float = 30.0,
         daily_snapshots: bool = True,
         logs_ttl: float = 30 * 86400.0,
     ) -> None:
@@ -153,7 +159,7 @@ class Flusher:
         self.dataset.write(frame, first_seq=first, last_seq=last)
         write_checkpoint(self.store / "wal.checkpoint", last)
         self.checkpoint = last
-        self._telemetry_frames.append(frame)
+        self._telemetry_frames.append(newest_rows(frame))
         self._telemetry_upto = last
         return frame.height
 
@@ -255,6 +261,38 @@ class Flusher:
             reason=f"{type(exc).__name__}: {exc}",
             detail=getattr(plugin, "name", type(plugin).__name__),
         )
+
+
+def newest_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    """The rows of a message batch that hold some device's newest value of some parameter.
+
+    Telemetry keeps, per device and parameter, the non-null value of the message with the
+    greatest ``timestamp`` (the later row on a tie). Those rows are all it reads, so
+    dropping the others (keeping the order after a stable sort by time) folds to the same
+    values, and the batches waiting for the next fold shrink to about a row per device.
+
+    >>> batch = pl.DataFrame(
+    ...     {"ident": ["a", "a", "a", "b"], "timestamp": [1.0, 3.0, 2.0, 1.0], "v": [5, None, 6, 7]}
+    ... )
+    >>> newest_rows(batch).rows()
+    [('b', 1.0, 7), ('a', 2.0, 6), ('a', 3.0, None)]
+    """
+    if (
+        frame.height == 0
+        or "ident" not in frame.columns
+        or "timestamp" not in frame.columns
+        or frame["ident"].null_count()
+        or frame["timestamp"].null_count()
+    ):
+        return frame  # the telemetry store reports what is wrong with it
+    ordered = frame.sort("timestamp", maintain_order=True).with_row_index(_ROW)
+    row = pl.col(_ROW)
+    newest = [
+        row == row.filter(pl.col(name).is_not_null()).max().over("ident")
+        for name in frame.columns
+        if name != "ident"
+    ]
+    return ordered.filter(pl.any_horizontal(newest)).drop(_ROW)
 
 
 def frame_of(entries: list[tuple[int, bytes]]) -> pl.DataFrame:

@@ -37,6 +37,7 @@ from telebench.hub.capture import read_raw
 from telebench.hub.config import HubConfig, with_ports
 from telebench.hub.core import HubCore, Stores
 from telebench.hub.durable import GroupCommit, read_checkpoint
+from telebench.hub.eventloop import new_event_loop
 from telebench.hub.flusher import Flusher
 from telebench.hub.pipeline import RecentMessages, warm
 from telebench.model import Value
@@ -161,7 +162,7 @@ class Hub:
     def _serve(
         self, recent: RecentMessages, ready: threading.Event, failure: list[BaseException]
     ) -> None:
-        loop = asyncio.new_event_loop()
+        loop = new_event_loop()
         self._loop = loop
         assert self._wal is not None
         assert self._stores is not None

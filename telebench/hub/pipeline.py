@@ -5,8 +5,8 @@ Every stored message gets the hub's fields (flespi's always-present keys): ``ide
 ``channel.id``, ``protocol.name``, ``peer`` and ``device.id``.
 
 Duplicates. A device that lost an ack resends the same records; they must not be stored
-twice. A record's identity is a 64-bit BLAKE2b digest of what the device sent (its JSON,
-before the hub's fields), remembered in :class:`RecentMessages`, a bounded window of the
+twice. A record's identity is a 64-bit hash of what the device sent (its JSON, before the
+hub's fields), remembered in :class:`RecentMessages`, a bounded window of the
 latest digests that the hub warms from the WAL at start-up. Compaction drops any duplicate
 that slips past the window (a resend long after the window moved on).
 
@@ -23,7 +23,6 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -72,26 +71,61 @@ class RecentMessages:
             self._keys.discard(self._order.popleft())
         return True
 
+    def add_many(self, keys: list[int]) -> list[bool]:
+        """:meth:`add` each key in order; which were new (one set operation when all are).
+
+        >>> RecentMessages(capacity=3).add_many([1, 2, 1])
+        [True, True, False]
+        """
+        known = self._keys
+        if not known.isdisjoint(keys) or len(set(keys)) != len(keys):
+            return [self.add(key) for key in keys]
+        known.update(keys)
+        order = self._order
+        order.extend(keys)
+        for _ in range(len(order) - self.capacity):
+            known.discard(order.popleft())
+        return [True] * len(keys)
+
     def __len__(self) -> int:
         return len(self._order)
 
 
-def _digest(body: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(body, digest_size=8).digest(), "big")
-
-
 def content_key(line: bytes) -> int:
-    """The digest of a stored NDJSON line, the hub's fields stripped (for warming)."""
+    """The key of a stored NDJSON line, the hub's fields stripped (for warming).
+
+    It is the key :func:`prepare` gave the record: the hash of the JSON object's inside.
+
+    >>> line = b'{"ident":"1","timestamp":5.0,"server.timestamp":9.0,"peer":"x"}'
+    >>> content_key(line) == hash(b'"ident":"1","timestamp":5.0')
+    True
+    """
     cut = line.rfind(_SERVER_FIELDS)
-    return _digest(line[:cut] + b"}" if cut > 0 else line)
+    return hash(line[1:cut] if cut > 0 else line.rstrip()[1:-1])
 
 
 def prepare(
     messages: Sequence[Message], origin: Origin, now: float, recent: RecentMessages
 ) -> tuple[bytes, int]:
-    """NDJSON of the records not seen before, and how many there are."""
+    """NDJSON of the records not seen before, and how many there are.
+
+    One ``orjson`` call encodes the whole packet; each record's key is the hash of its
+    JSON (a 64-bit SipHash, the same for the same bytes within one process: the window is
+    rebuilt by hashing the WAL at start-up), and the hub's fields are spliced in by one join.
+    """
+    for message in messages:
+        if message.get("timestamp") is None:
+            message["timestamp"] = now
+        if "ident" not in message:
+            message["ident"] = origin.ident
+    bodies = _bodies(messages)
+    fresh = recent.add_many([hash(body) for body in bodies])
+    if not all(fresh):
+        bodies = [body for body, new in zip(bodies, fresh, strict=True) if new]
+    if not bodies:
+        return b"", 0
     suffix = (
-        b","
+        _SERVER_FIELDS
         + orjson.dumps(
             {
                 "server.timestamp": now,
@@ -100,21 +134,22 @@ def prepare(
                 "peer": origin.peer,
                 "device.id": origin.device_id,
             }
-        )[1:]
+        )[len(_SERVER_FIELDS) :]
     )
-    lines: list[bytes] = []
-    for message in messages:
-        if message.get("timestamp") is None:
-            message["timestamp"] = now
-        if "ident" not in message:
-            message["ident"] = origin.ident
-        body = orjson.dumps(message)
-        if recent.add(_digest(body)):
-            lines.append(body[:-1] + suffix)
-    if not lines:
-        return b"", 0
-    lines.append(b"")
-    return b"\n".join(lines), len(lines) - 1
+    return b"{" + (suffix + b"\n{").join(bodies) + suffix + b"\n", len(bodies)
+
+
+def _bodies(messages: Sequence[Message]) -> list[bytes]:
+    """Each message's JSON without its braces, from one ``orjson`` call when that is exact.
+
+    Records are flat objects, so each boundary in the array is one ``},{``; a count of
+    exactly one fewer than the records means no string or nested value holds one.
+    """
+    inner = orjson.dumps(messages)[2:-2]
+    bodies = inner.split(b"},{")
+    if len(bodies) == len(messages):
+        return bodies
+    return [orjson.dumps(message)[1:-1] for message in messages]
 
 
 def warm(recent: RecentMessages, payloads: Iterable[bytes]) -> int:

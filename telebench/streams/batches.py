@@ -174,11 +174,14 @@ def plan(
     idents: Mapping[str, int] | None = None,
     devices: Collection[int] | None = None,
     now: float,
+    retry: Mapping[str, int] | None = None,
 ) -> list[Batch]:
     """The next batch of every key that has pending messages in ``window``.
 
     ``idents`` are per-ident cursors ahead of ``base``; ``devices`` are the device ids the
-    ``devices:`` subscriptions select. One lazy query: every key's batch in one pass.
+    ``devices:`` subscriptions select; ``retry`` maps a key whose last batch failed to that
+    batch's end, so the retry holds the same messages (the same batch id) even though the
+    WAL has grown since. One lazy query: every key's batch in one pass.
     """
     frame = window.frame
     wanted, expired = _masks(cfg, devices, now)
@@ -191,15 +194,20 @@ def plan(
         cursor = pl.col("_key").replace_strict(dict(idents), default=base, return_dtype=pl.Int64)
     else:
         cursor = pl.lit(base, dtype=pl.Int64)
+    cap = pl.lit(window.end, dtype=pl.Int64)
+    if retry:
+        cap = pl.col("_key").replace_strict(dict(retry), default=cap, return_dtype=pl.Int64)
     send = pl.col("_what") == 2
     nth = send.cast(pl.Int64).cum_sum().over("_key") - 1
     limit = cfg.limit_messages
     sendable = send & (pl.col("_n") < limit)
-    end = pl.col("_pos").filter(send & (pl.col("_n") == limit)).first().fill_null(window.end)
+    stop = pl.col("_cap").first().clip(upper_bound=window.end)
+    end = pl.col("_pos").filter(send & (pl.col("_n") == limit)).first().fill_null(stop)
     table = (
         frame.lazy()
         .with_columns(key.alias("_key"))
-        .filter(pl.col("_pos") >= cursor)
+        .with_columns(cap.alias("_cap"))
+        .filter((pl.col("_pos") >= cursor) & (pl.col("_pos") < pl.col("_cap")))
         .with_columns(pl.when(~wanted).then(0).when(expired).then(1).otherwise(2).alias("_what"))
         .with_columns(nth.alias("_n"))
         .group_by("_key", maintain_order=True)

@@ -14,8 +14,9 @@ add`` reaches a running hub within ``reload_interval``) and refreshes the device
 the next batch (one per ident for ``%ident%`` URIs, sent in parallel), POST it, and only
 on a **200** advance and persist the cursor. Any other answer, a timeout or a connection
 error leaves the cursor where it was; the worker waits an exponential backoff with jitter
-and rebuilds the batch from the cursor, so a retried batch has the same messages and the
-same ``X-Telebench-Batch`` id (unless messages expired meanwhile). Messages older than
+and rebuilds the batch from the cursor up to the failed batch's end (the WAL may have grown
+meanwhile), so a retried batch has the same messages and the same ``X-Telebench-Batch`` id
+(unless messages expired meanwhile). Messages older than
 ``queue_ttl`` (by ``server.timestamp``) are dropped with a ``stream.dropped`` log entry.
 A restart resumes from the persisted cursor: at-least-once delivery, where the only
 duplicates are batches whose 200 was lost, recognisable by their batch id.
@@ -249,6 +250,9 @@ class _Worker:
         self.thread.daemon = True
         self.attempt = 0
         self.prefetch: tuple[tuple[int, StreamConfig], Future[Window | None]] | None = None
+        # key -> end of its batch that failed: the retry resends exactly that batch, so a
+        # receiver that stored it before its 200 was lost can recognise the batch id.
+        self.retry: dict[str, int] = {}
 
     def start(self) -> None:
         self.thread.start()
@@ -329,7 +333,10 @@ class _Worker:
                 "stream.gap", None, reason="WAL entries trimmed before delivery",
                 stream=cfg.name, after=(base >> LINE_BITS) - 1, first=window.first_seq,
             )  # fmt: skip
-        batches = plan(window, cfg, base=base, idents=idents, devices=self.devices, now=time.time())
+        batches = plan(
+            window, cfg, base=base, idents=idents, devices=self.devices, now=time.time(),
+            retry=self.retry,
+        )  # fmt: skip
         if len(batches) == 1 and batches[0].count and not cfg.per_ident:
             # Read the next window while this batch is in flight (used only after a 200).
             end = batches[0].end
@@ -392,6 +399,7 @@ class _Worker:
         counters["failures"] = 0
         for batch, (status, error) in zip(batches, results, strict=True):
             if status == 200:
+                self.retry.pop(batch.key, None)
                 cursors[batch.key] = batch.end
                 counters["delivered"] += batch.count
                 counters["batches"] += 1 if batch.count else 0
@@ -402,6 +410,8 @@ class _Worker:
                                      stream=cfg.name, count=batch.dropped)  # fmt: skip
             else:
                 cursors[batch.key] = max(base, idents.get(batch.key, base))
+                if batch.count:
+                    self.retry[batch.key] = batch.end
                 counters["failures"] += 1
                 counters.update(last_error=error, last_error_time=time.time())
             if batch.count:

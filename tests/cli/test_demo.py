@@ -9,6 +9,7 @@ import polars as pl
 from click.testing import CliRunner
 
 from telebench.cli import main
+from tests.render import drawn_image_share
 
 
 def test_demo_end_to_end(tmp_path: Path) -> None:
@@ -27,9 +28,26 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert summary["records_lost"] == 0
     assert summary["streamed_missing"] == 0
     assert summary["parkings"] > 0
-    for name in ("trips.gpx", "trips.kml", "trips.geojson", "load/report.png", "messages.parquet"):
+    assert summary["geofences"] == 10  # depots, customer sites, the centre
+    assert summary["geofence_events"] >= summary["geofence_visits"] > 0
+    assert summary["geofences_score"]["tp"] > 0
+    files = ("trips.gpx", "trips.kml", "trips.geojson", "load/report.png", "messages.parquet",
+             "geofences.geojson", "geofence_visits.parquet", "geofence_events.parquet",
+             "truth_geofence_visits.parquet", "report.html")  # fmt: skip
+    for name in files:
         assert (out / name).exists(), name
+    # Trips carry their route, so the exports hold tracks, not points.
+    assert '"LineString"' in (out / "trips.geojson").read_text()
     assert "Run folder" in result.output
+    assert "report.html" in result.output
+    _report_renders(out / "report.html", tmp_path)
+
+
+def _report_renders(page: Path, folder: Path) -> None:
+    text = page.read_text()
+    assert text.count("data:image/png;base64,") == 4  # map, load, timeline, errors
+    assert "http" not in text.split("<body")[1]  # nothing fetched from the network
+    assert drawn_image_share(text, folder, height=5000) > 0.05  # the charts drew in Chromium
 
 
 def test_codec_tour_still_runs() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from telebench.hub import Hub
 from telebench.protocols import Role, Session, new_session
-from telebench.protocols.events import Login, RecordsAck, SendRecords
+from telebench.protocols.events import Event, Login, LoginAnswer, RecordsAck, SendRecords
 from telebench.receiver import ReceiverServer
 from telebench.receiver.verify import verify
 from telebench.streams import StreamConfig, StreamStore
@@ -92,24 +92,36 @@ def _exchange(
     acked: list[float],
     stop: threading.Event,
 ) -> None:
+    """Login, then one packet in flight: a record counts as acked only once its ack is in.
+
+    The login answer is awaited first, or the first packet's ack would be taken for the
+    second's, and a packet still being written would be counted as acked.
+    """
     try:
         sock.sendall(session.send(Login(ident=ident)))
+        if not _await(sock, session, LoginAnswer):
+            return
         packet = 0
-        pending: dict[int, tuple[dict[str, object], ...]] = {}
         while not stop.is_set():
             records = _records(device, packet)
             sock.sendall(session.send(SendRecords(messages=records)))
-            pending[packet] = records
-            data = sock.recv(4096)
-            if not data:
+            if not _await(sock, session, RecordsAck):
                 return
-            session.receive_data(data)
-            for event in session.events():
-                if isinstance(event, RecordsAck) and packet in pending:
-                    acked.extend(float(r["timestamp"]) for r in pending.pop(packet))  # type: ignore[arg-type]
+            acked.extend(float(r["timestamp"]) for r in records)  # type: ignore[arg-type]
             packet += 1
     except OSError:
         return  # the hub died mid-exchange: whatever was not acked may be lost
+
+
+def _await(sock: socket.socket, session: Session, kind: type[Event]) -> bool:
+    """Read until the session yields a ``kind`` event; ``False`` if the hub closed."""
+    while True:
+        data = sock.recv(4096)
+        if not data:
+            return False
+        session.receive_data(data)
+        if any(isinstance(event, kind) for event in session.events()):
+            return True
 
 
 def test_kill_9_loses_no_acked_record_and_stores_none_twice(tmp_path: Path) -> None:

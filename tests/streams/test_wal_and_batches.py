@@ -106,3 +106,26 @@ def test_per_ident_plan_uses_ident_cursors(tmp_path: Path) -> None:
         "c": (position(1, 4), position(3), 1, 1),  # its second message expired
         "x": (position(3), position(3), 0, 1),
     }
+
+
+def test_a_failed_batch_is_retried_with_the_same_messages_after_the_wal_grew(
+    tmp_path: Path,
+) -> None:
+    """A receiver may store a batch whose 200 was lost: its retry must carry the same id."""
+    cfg = StreamConfig("s", "http://h/", limit_messages=10)
+    with WriteAheadLog(tmp_path, fsync=False) as wal:
+        wal.append(_entry("a", "a", "a"))
+        wal.sync()
+        reader = WalReader(tmp_path)
+        first = read_window(reader, position(1), max_lines=10)
+        assert first is not None
+        (failed,) = plan(first, cfg, base=position(1), now=1e10)
+        wal.append(_entry("a", "a"))  # more messages arrive before the retry
+        wal.sync()
+        grown = read_window(reader, position(1), max_lines=10)
+        assert grown is not None
+        (fresh,) = plan(grown, cfg, base=position(1), now=1e10)
+        (retried,) = plan(grown, cfg, base=position(1), now=1e10, retry={"": failed.end})
+    assert (failed.count, fresh.count) == (3, 5)  # without the cap the batch would grow
+    assert retried.batch_id("s", "u") == failed.batch_id("s", "u") == "s.u-1.0-1.2"
+    assert (retried.body, retried.end) == (failed.body, failed.end)

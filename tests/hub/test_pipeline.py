@@ -1,0 +1,71 @@
+"""From decoded records to durable NDJSON: one encode per packet, the duplicate window."""
+
+from __future__ import annotations
+
+import orjson
+
+from telebench.hub.pipeline import Origin, RecentMessages, content_key, prepare, warm
+
+ORIGIN = Origin(ident="7", device_id=3, channel_id=1, protocol="teltonika", peer="p:1")
+
+
+def _lines(payload: bytes) -> list[dict[str, object]]:
+    return [orjson.loads(line) for line in payload.splitlines()]
+
+
+def test_a_packet_becomes_one_line_per_record_with_the_hub_fields() -> None:
+    records = [{"timestamp": float(t), "x": t} for t in (3, 1, 2)]
+    payload, count = prepare(records, ORIGIN, 9.5, RecentMessages())
+    assert count == 3
+    assert payload.endswith(b"\n")
+    assert _lines(payload) == [
+        {
+            "timestamp": float(t),
+            "x": t,
+            "ident": "7",
+            "server.timestamp": 9.5,
+            "channel.id": 1,
+            "protocol.name": "teltonika",
+            "peer": "p:1",
+            "device.id": 3,
+        }
+        for t in (3, 1, 2)
+    ]
+
+
+def test_a_text_value_holding_the_record_separator_is_encoded_exactly() -> None:
+    records = [{"timestamp": 1.0, "text": 'a"},{"b'}, {"timestamp": 2.0, "text": "},{"}]
+    payload, count = prepare(records, ORIGIN, 5.0, RecentMessages())
+    assert count == 2
+    assert [line["text"] for line in _lines(payload)] == ['a"},{"b', "},{"]
+
+
+def test_resent_records_are_dropped_and_the_rest_kept_in_order() -> None:
+    recent = RecentMessages()
+    prepare([{"timestamp": 1.0}, {"timestamp": 2.0}], ORIGIN, 5.0, recent)
+    payload, count = prepare(
+        [{"timestamp": 2.0}, {"timestamp": 3.0}, {"timestamp": 3.0}], ORIGIN, 6.0, recent
+    )
+    assert count == 1
+    assert [line["timestamp"] for line in _lines(payload)] == [3.0]
+    assert prepare([{"timestamp": 1.0}], ORIGIN, 7.0, recent) == (b"", 0)
+
+
+def test_the_window_warmed_from_stored_lines_knows_their_records() -> None:
+    payload, _ = prepare([{"timestamp": 1.0, "v": True}], ORIGIN, 5.0, RecentMessages())
+    line = payload.splitlines()[0]
+    warmed = RecentMessages()
+    assert warm(warmed, [payload]) == 1
+    assert content_key(line) in warmed._keys
+    assert prepare([{"timestamp": 1.0, "v": True}], ORIGIN, 8.0, warmed) == (b"", 0)
+
+
+def test_no_records_make_no_payload() -> None:
+    assert prepare([], ORIGIN, 1.0, RecentMessages()) == (b"", 0)
+
+
+def test_the_window_forgets_the_oldest_keys_past_its_capacity() -> None:
+    recent = RecentMessages(capacity=3)
+    assert recent.add_many([1, 2, 3, 4]) == [True] * 4
+    assert len(recent) == 3
+    assert recent.add_many([1, 4]) == [True, False]
