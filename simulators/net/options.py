@@ -71,6 +71,10 @@ class NetOptions:
         resends a good copy) or of sending random bytes and reconnecting.
     slow:
         Fraction of devices that write byte by byte, ``slow_delay`` seconds apart.
+    stall_timeout:
+        At ``speedup="max"`` simulated time waits for acks, so a hub that stops acking
+        would stall the run forever: after this many wall seconds without a single ack
+        while records wait, the run stops with a ``SimulationError``.
     """
 
     send_period: float = 60.0
@@ -84,6 +88,7 @@ class NetOptions:
     garbage: float = 0.0
     slow: float = 0.0
     slow_delay: float = 0.001
+    stall_timeout: float = 120.0
     limits_override: Mapping[tuple[str, str], PacketLimits] = dataclasses.field(
         default_factory=dict
     )
@@ -93,7 +98,7 @@ class NetOptions:
             value = getattr(self, key)
             if not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
                 raise ConfigError(f"{key}: expected a probability 0..1, got {value!r}")
-        for key in ("ack_timeout", "backoff", "backoff_max", "heartbeat_period"):
+        for key in ("ack_timeout", "backoff", "backoff_max", "heartbeat_period", "stall_timeout"):
             value = getattr(self, key)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"{key}: expected a number of seconds > 0, got {value!r}")

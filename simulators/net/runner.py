@@ -29,7 +29,7 @@ from simulators.net.options import NetOptions
 from simulators.net.report import LoadReport, SeriesRow, percentile
 from simulators.net.stats import Counters
 from simulators.net.tracker import SimClock, Tracker
-from telebench.errors import ConfigError
+from telebench.errors import ConfigError, SimulationError
 from telebench.model import Message
 
 __all__ = ["Speedup", "arun_load", "run_load"]
@@ -73,6 +73,7 @@ class _LoadRun:
         self.drain_timeout = drain_timeout
         self.connect_timeout = connect_timeout
         self.clock = SimClock(fleet.start_time, max_mode=speedup == "max")
+        self._stall = (0.0, -1)  # (wall time, acks) when acks last moved
         self.counters = Counters()
         self.trackers = [Tracker(v, self, seed=seed) for v in fleet.vehicles]
         for tracker in self.trackers:
@@ -174,6 +175,18 @@ class _LoadRun:
         elif added > 20 * len(self.trackers):
             self._step = max(self._step / 2, 1.0)
 
+    def _check_stall(self) -> None:
+        """At max speed time waits for acks: give up when none came for ``stall_timeout``."""
+        wall, acked = self.wall(), self.counters.acked
+        if acked != self._stall[1] or not self.counters.queued:
+            self._stall = (wall, acked)
+        elif wall - self._stall[0] > self.options.stall_timeout:
+            raise SimulationError(
+                f"no ack from the hub for {self.options.stall_timeout:g} s while "
+                f"{self.counters.queued:,} records wait ({self.counters.connected:,} devices "
+                f"online, errors {dict(self.counters.errors) or 'none'}): is the hub stuck?"
+            )
+
     def _periodic(self) -> None:
         """Each tick: every ``_CHECK`` s timeouts and the packets of devices holding
         records; every second heartbeats and stragglers (all devices) and a series row."""
@@ -245,10 +258,24 @@ class _LoadRun:
         gc.collect()
         gc.freeze()
         origin = self.wall()  # simulated time starts once the fleet is online
+        try:
+            await self._simulate(origin, start, end)
+            await self._drain()
+        finally:  # a stalled hub too: close every connection before reporting or raising
+            for tracker in self.trackers:
+                tracker.finish()
+            await asyncio.sleep(0)
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        return self._report()
+
+    async def _simulate(self, origin: float, start: float, end: float) -> None:
         tick = _MAX_TICK if self.clock.max_mode else _TICK
         while self.clock.now < end:
             await asyncio.sleep(tick)
             if self.clock.max_mode:
+                self._check_stall()
                 self._max_step(end)
             else:
                 assert not isinstance(self.speedup, str)
@@ -258,14 +285,6 @@ class _LoadRun:
                 most = self.clock.now + _MAX_LAG * self.speedup
                 self._advance(min(end, start + elapsed * self.speedup, most))
             self._periodic()
-        await self._drain()
-        for tracker in self.trackers:
-            tracker.finish()
-        await asyncio.sleep(0)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        return self._report()
 
     async def _wait_connected(self) -> None:
         """With ``connect_timeout``: wait until every device is online (or the timeout)."""
