@@ -32,7 +32,9 @@ unit: $(STAMP)
 
 ## bench: performance figures (never timed tests)
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m telebench.bench protocols
+	$(BIN)/python -m telebench.bench calc
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -38,9 +38,19 @@ from telebench.errors import ConfigError
 if TYPE_CHECKING:
     from simulators.fleet import Fleet
 
-__all__ = ["Geofence", "ground_truth", "load_geofences", "write_ground_truth", "write_tables"]
+__all__ = [
+    "MIN_DWELL",
+    "Geofence",
+    "dwell",
+    "ground_truth",
+    "load_geofences",
+    "write_ground_truth",
+    "write_tables",
+]
 
 Geofence = tuple[str, Any]  # (name, shapely polygon)
+#: Seconds a geofence visit or an exit must last to count (telebench.calc's default too).
+MIN_DWELL: Final = 10.0
 IntArray = npt.NDArray[np.int64]
 
 
@@ -159,19 +169,22 @@ def _records(fleet: Fleet) -> pl.DataFrame:
 
 
 def _samples(fleet: Fleet, ph: dict[str, Any]) -> tuple[IntArray, IntArray, Any, Any]:
-    """Every phase's true track: 1 s samples while driving, start and end when standing."""
+    """Every phase's true track up to the simulated horizon: 1 s samples while driving,
+    start and end when standing."""
     node = fleet.planner.stops[ph["stop"]]
+    horizon = min(fleet.duration, max(fleet._now, 0))
     times, vehicles, lons, lats = [], [], [], []
     for i, (kind, t0, t1, veh, route) in enumerate(
         zip(*(ph[k].tolist() for k in ("kind", "t0", "t1", "vehicle", "route")), strict=True)
     ):
         if kind == TRIP:
             p = fleet.planner.profiles[route]
-            times.append(t0 + np.arange(p.lon.size))
-            lons.append(p.lon)
-            lats.append(p.lat)
+            n = min(p.lon.size, horizon - t0 + 1)
+            times.append(t0 + np.arange(n))
+            lons.append(p.lon[:n])
+            lats.append(p.lat[:n])
         else:
-            times.append(np.array([t0, t1]))
+            times.append(np.array([t0, min(t1, horizon)]))
             lons.append(np.repeat(fleet.network.lon[node[i]], 2))
             lats.append(np.repeat(fleet.network.lat[node[i]], 2))
         vehicles.append(np.full(times[-1].size, veh))
@@ -180,8 +193,12 @@ def _samples(fleet: Fleet, ph: dict[str, Any]) -> tuple[IntArray, IntArray, Any,
     return t[order], veh[order], np.concatenate(lons)[order], np.concatenate(lats)[order]
 
 
-def _visits(fleet: Fleet, ph: dict[str, Any], fences: list[Geofence]) -> pl.DataFrame:
-    """Enter/exit (last inside) times of each vehicle in each geofence."""
+def _visits(
+    fleet: Fleet, ph: dict[str, Any], fences: list[Geofence], min_dwell: float
+) -> pl.DataFrame:
+    """Enter/exit times of each vehicle in each geofence, where the true track crosses the
+    boundary (interpolated between its 1 s samples; a track starting or ending inside
+    enters or leaves at that sample), debounced by ``min_dwell`` (:func:`dwell`)."""
     t, veh, lon, lat = _samples(fleet, ph)
     first = np.append(True, veh[1:] != veh[:-1])
     last = np.append(veh[1:] != veh[:-1], True)
@@ -191,18 +208,77 @@ def _visits(fleet: Fleet, ph: dict[str, Any], fences: list[Geofence]) -> pl.Data
         ins = shapely.contains_xy(poly, lon, lat)
         enter = np.flatnonzero(ins & (first | ~np.append(False, ins[:-1])))
         leave = np.flatnonzero(ins & (last | ~np.append(ins[1:], False)))
+        edge = shapely.boundary(poly)
+        # A 1 s sample is up to a second past the crossing: the truth would be short by
+        # about a second per visit, which matters for visits of a few seconds.
+        t_in, t_out = t[enter].astype(np.float64), t[leave].astype(np.float64)
+        come, go = enter[~first[enter]], leave[~last[leave]]
+        frac = _crossing(lon, lat, come - 1, come, edge, 1.0)
+        t_in[~first[enter]] = t[come - 1] + frac * (t[come] - t[come - 1])
+        t_out[~last[leave]] = t[go] + _crossing(lon, lat, go, go + 1, edge, 0.0) * (
+            t[go + 1] - t[go]
+        )
         frames.append(
             pl.DataFrame(
                 {
                     "ident": idents[veh[enter]],
                     "geofence": np.full(enter.size, name),
-                    "enter_time": t[enter] + fleet.start_time,
-                    "exit_time": t[leave] + fleet.start_time,
+                    "enter_time": t_in + fleet.start_time,
+                    "exit_time": t_out + fleet.start_time,
                 },
                 schema=_VISIT_SCHEMA,
             )
         )
-    return pl.concat(frames) if frames else pl.DataFrame(schema=_VISIT_SCHEMA)
+    return dwell(pl.concat(frames), min_dwell) if frames else pl.DataFrame(schema=_VISIT_SCHEMA)
+
+
+def dwell(visits: pl.DataFrame, min_dwell: float) -> pl.DataFrame:
+    """Visits with exits shorter than ``min_dwell`` s bridged, then those shorter dropped.
+
+    A road that runs along a fence's edge leaves and re-enters it for a fraction of a
+    second, and one that grazes a corner is inside for a second: no tracker reporting
+    every few seconds can see such events, so the truth, like the calculators, counts a
+    visit or an exit only when it lasts ``min_dwell`` s.
+
+    Examples
+    --------
+    >>> v = pl.DataFrame({"ident": "a", "geofence": "g", "enter_time": [0.0, 62.0, 200.0],
+    ...                   "exit_time": [60.0, 120.0, 203.0]})
+    >>> dwell(v, 10.0).rows()
+    [('a', 'g', 0.0, 120.0)]
+    """
+    if min_dwell <= 0 or visits.is_empty():
+        return visits
+    v = visits.sort("ident", "geofence", "enter_time")
+    key = ["ident", "geofence"]
+    same = pl.all_horizontal(pl.col(k) == pl.col(k).shift(1) for k in key)
+    reach = pl.col("exit_time").cum_max().over(key).shift(1)
+    glue = (same & (pl.col("enter_time") - reach < min_dwell)).fill_null(False)
+    return (
+        v.with_columns(_m=(~glue).cum_sum())
+        .group_by("_m", maintain_order=True)
+        .agg(pl.col(*key, "enter_time").first(), pl.col("exit_time").max())
+        .drop("_m")
+        .filter(pl.col("exit_time") - pl.col("enter_time") >= min_dwell)
+    )
+
+
+def _crossing(lon: Any, lat: Any, a: IntArray, b: IntArray, edge: Any, default: float) -> Any:
+    """Fraction (0..1) along each segment ``a -> b`` where it meets ``edge``, nearest to the
+    inside end (the ``b`` end when ``default`` is 1, the ``a`` end when it is 0)."""
+    out = np.full(a.size, default)
+    moved = np.flatnonzero((lon[a] != lon[b]) | (lat[a] != lat[b]))
+    a, b = a[moved], b[moved]
+    lines = shapely.linestrings(
+        np.stack([np.column_stack((lon[a], lat[a])), np.column_stack((lon[b], lat[b]))], axis=1)
+    )
+    xy, idx = shapely.get_coordinates(shapely.intersection(lines, edge), return_index=True)
+    dx, dy = lon[b][idx] - lon[a][idx], lat[b][idx] - lat[a][idx]
+    frac = ((xy[:, 0] - lon[a][idx]) * dx + (xy[:, 1] - lat[a][idx]) * dy) / (dx * dx + dy * dy)
+    best = np.full(a.size, np.nan)
+    (np.fmax if default else np.fmin).at(best, idx, np.clip(frac, 0.0, 1.0))
+    out[moved] = np.where(np.isnan(best), default, best)
+    return out
 
 
 _VISIT_SCHEMA: Final = {
@@ -272,8 +348,11 @@ def journeys(trips: pl.DataFrame, parkings: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def ground_truth(fleet: Fleet, geofences: list[Geofence] | None = None) -> dict[str, pl.DataFrame]:
-    """Trips, journeys, parkings, stops, records (and geofence visits with ``geofences``)."""
+def ground_truth(
+    fleet: Fleet, geofences: list[Geofence] | None = None, *, min_dwell: float = MIN_DWELL
+) -> dict[str, pl.DataFrame]:
+    """Trips, journeys, parkings, stops, records (and geofence visits with ``geofences``,
+    debounced by ``min_dwell`` seconds: :func:`dwell`)."""
     ph = _phases(fleet)
     if not ph:
         raise ConfigError("no ground truth yet: advance the fleet first (keep_truth=True)")
@@ -287,7 +366,7 @@ def ground_truth(fleet: Fleet, geofences: list[Geofence] | None = None) -> dict[
         "records": _records(fleet),
     }
     if geofences is not None:
-        out["geofence_visits"] = _visits(fleet, ph, geofences)
+        out["geofence_visits"] = _visits(fleet, ph, geofences, min_dwell)
     return out
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+import numpy as np
 import polars as pl
 
 from telebench.calc._frame import (
@@ -25,8 +26,9 @@ from telebench.calc._frame import (
     NEW,
     SPEED,
     TS,
+    collect,
     fill_within,
-    haversine_m,
+    step_km,
 )
 from telebench.errors import ConfigError
 
@@ -82,22 +84,19 @@ def row_columns(lf: pl.LazyFrame, c: Counters) -> pl.DataFrame:
     """Per-row helper columns the counters need (only those): filled positions, cumulative
     km, filled odometer, speed sums."""
     # Collected in steps: fused lazily, the filled positions get recomputed per use.
-    df = lf.collect()
+    df = collect(lf)
     if c.positions or c.route or c.distance in ("haversine", "auto"):
         df = df.with_columns(_filled(df, LAT).alias("_lat"), _filled(df, LON).alias("_lon"))
     cols: list[pl.Expr | pl.Series] = []
     if c.distance in ("haversine", "auto"):
-        lat, lon = pl.col("_lat"), pl.col("_lon")
-        parts = df.select(
-            _km=haversine_m(lat.shift(1), lon.shift(1), lat, lon) / 1000.0,
-            _h=(pl.col(TS) - pl.col(TS).shift(1)) / 3600.0,
-        )
+        lat = df.get_column("_lat").to_numpy()
+        km = step_km(lat, df.get_column("_lon").to_numpy())
+        reach = np.diff(df.get_column(TS).to_numpy(), prepend=np.nan)
+        reach *= c.max_jump_speed / 3600.0
         # A step implying more than max_jump_speed is a GPS jump: it counts 0 (as across
-        # devices: the first row of a device).
-        km = pl.col("_km")
-        ok = (km <= c.max_jump_speed * pl.col("_h")) & ~df.get_column(NEW)
-        step = parts.select(pl.when(ok).then(km).otherwise(0.0).fill_null(0.0)).to_series()
-        cols.append(step.cum_sum().alias("_cum"))
+        # devices: the first row of a device). NaN (no position yet) fails the test too.
+        km[~(km <= reach) | df.get_column(NEW).to_numpy()] = 0.0
+        cols.append(pl.Series("_cum", np.cumsum(km, out=km)))
     if c.distance in ("odometer", "auto"):
         cols.append(_filled(df, MILEAGE, both=True).alias("_odo"))
     spd = pl.col(SPEED).cast(pl.Float64)

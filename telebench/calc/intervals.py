@@ -35,7 +35,7 @@ from typing import Final
 import numpy as np
 import polars as pl
 
-from telebench.calc._frame import IDENT, TS, fill_within, new_device, prepare
+from telebench.calc._frame import IDENT, TS, collect, fill_within, new_device, prepare
 from telebench.calc.counters import Counters, add_counters, row_columns
 from telebench.calc.selectors import Inactive, Selector, combine
 from telebench.errors import ConfigError
@@ -90,8 +90,10 @@ def intervals(
         lf = s.annotate(lf)
     state, key = combine(sels)
     state = ~state if invert else state
-    state = fill_within(state) if merge_unknown else state
-    df = row_columns(lf.with_columns(_on=state.fill_null(False)), c)
+    df = collect(lf.with_columns(_on=state))
+    if merge_unknown and df.get_column("_on").null_count():  # fills cost 3 passes: skip them
+        df = df.with_columns(_on=fill_within(pl.col("_on")))
+    df = row_columns(df.lazy().with_columns(pl.col("_on").fill_null(False)), c)
     rows = df.with_columns(_reason=_reason(key, max_messages_time_diff, max_inactive))
     runs = _runs(rows)
     if min_off_duration > 0:

@@ -13,7 +13,7 @@ Examples
 ...     "engine.ignition.status": [False, True, True, True, False, False],
 ...     "position.latitude": [0.0, 0.0, 0.001, 0.002, 0.002, 0.002],
 ...     "position.longitude": 0.0, "position.speed": [0.0, 10, 10, 10, 0, 0]})
->>> trips(msgs, min_duration=0).collect().select("begin", "end", "ended_by").rows()
+>>> trips(msgs).collect().select("begin", "end", "ended_by").rows()
 [(60.0, 240.0, 'ignition off / stopped')]
 >>> parkings(msgs, min_duration=0).collect().select("begin", "end", "active").rows()
 [(0.0, 60.0, False), (240.0, 300.0, True)]
@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from telebench.calc._frame import IDENT, LAT, LON, NEW, ROW, TS, new_device, prepare
+from telebench.calc._frame import IDENT, LAT, LON, NEW, ROW, TS, collect, prepare, step_km
 from telebench.calc.counters import Counters
 from telebench.calc.intervals import END_OF_DATA, intervals
 from telebench.calc.selectors import IgnitionOrSpeed, Selector
@@ -45,7 +45,7 @@ def trips(
     selector: Selector | None = None,
     *,
     max_messages_time_diff: float | None = 300.0,
-    min_duration: float = 60.0,
+    min_duration: float = 0.0,
     min_distance: float = 0.0,
     min_off_duration: float = 0.0,
     counters: Counters | None = None,
@@ -57,6 +57,9 @@ def trips(
     at the ignition-off message (``merge_message_after``), at a silence longer than
     ``max_messages_time_diff`` s, or is ``active`` at the end of the data. Distance is the
     odometer difference where both ends have ``vehicle.mileage``, else the haversine sum.
+    No minimum duration by default: moving a van two doors down (ignition on for 30 s) is a
+    trip, and a one-message blip of the speed fallback lasts until the next message anyway;
+    filter with ``min_duration``/``min_distance`` when wanted.
     """
     knobs.setdefault("merge_message_after", True)
     return intervals(
@@ -109,10 +112,12 @@ def stops(
     has_fix = pl.col(LAT).is_not_null() & pl.col(LON).is_not_null()
     where = has_fix if validate is None else has_fix & validate
     rows = (
-        prepare(messages, [LAT, LON], where=where).select(IDENT, ROW, NEW, TS, LAT, LON).collect()
+        prepare(messages, [LAT, LON], where=where)
+        .select(IDENT, ROW, NEW, TS, LAT, LON)
+        .pipe(collect)
     )
-    covered = _covered(rows, max_diameter, min_duration)
-    return _stays(rows.with_columns(_cov=covered), max_diameter).lazy()
+    covered, step = _covered(rows, max_diameter, min_duration)
+    return _stays(rows, covered, step, max_diameter).lazy()
 
 
 def _diag(lat0: pl.Expr, lat1: pl.Expr, lon0: pl.Expr, lon1: pl.Expr) -> pl.Expr:
@@ -128,11 +133,25 @@ def range_extrema(
     ranges along the last axis), by doubling: a sparse table built one level at a time,
     ``log2(longest range)`` vectorised passes with two buffers alive.
 
+    Few short ranges (all of them together shorter than a quarter of ``values``) are
+    gathered and reduced directly instead.
+
     >>> v = np.array([3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0])
     >>> range_extrema(v, np.array([0, 2, 4, 6]), np.array([2, 5, 6, 6]))
     (array([1., 1., 2., 2.]), array([4., 9., 9., 2.]))
+    >>> range_extrema(np.tile(v, 4), np.array([1, 4]), np.array([3, 5]))
+    (array([1., 5.]), array([4., 9.]))
     """
-    level = np.floor(np.log2(np.maximum(hi - lo + 1, 1))).astype(np.int64)
+    size = np.maximum(hi - lo + 1, 1)
+    if 0 < size.sum() <= values.shape[-1] // 4:  # few short ranges: gather them, reduce
+        start = np.cumsum(size) - size
+        idx = np.arange(size.sum()) - np.repeat(start - lo, size)
+        part = np.take(values, idx, axis=-1)
+        return (
+            np.minimum.reduceat(part, start, axis=-1),
+            np.maximum.reduceat(part, start, axis=-1),
+        )
+    level = np.floor(np.log2(size)).astype(np.int64)
     mn, mx = values.copy(), values.copy()
     tmp = np.empty_like(values)
     out_mn = np.empty((*values.shape[:-1], len(lo)))
@@ -158,80 +177,91 @@ def range_extrema(
     return out_mn, out_mx
 
 
-def _covered(rows: pl.DataFrame, diameter: float, duration: float) -> pl.Series:
-    """Rows inside some qualifying window (a window of >= duration s fitting the box)."""
+def _covered(
+    rows: pl.DataFrame, diameter: float, duration: float
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+    """Rows inside some qualifying window (a window of >= duration s fitting the box), and
+    each row's step (km) from the row before."""
     # One global time key, devices far apart on it, so one binary search finds every
     # window start and windows never span two devices.
-    t = pl.col(TS) - pl.col(TS).min()
-    span = int(rows.select(t.max()).item() or 0) + int(duration) + 1
-    dev = new_device().cast(pl.Int64).cum_sum() - 1
-    ti = rows.select(dev * (span * 1000) + (t * 1000).floor().cast(pl.Int64)).to_series()
-    tn = ti.to_numpy()
-    j = np.searchsorted(tn, tn - int(duration * 1000), side="left")
-    start = rows.select(pl.when(new_device()).then(pl.col(ROW)).forward_fill()).to_series()
-    # Include the fix just before the window: a stay reported once an hour still spans it.
-    jp = np.maximum(j - 1, start.to_numpy())
-    i = np.arange(rows.height, dtype=np.int64)
     ts = rows.get_column(TS).to_numpy()
-    xy = np.stack([rows.get_column(c).cast(pl.Float64).to_numpy() for c in (LAT, LON)])
-    # Cheap filter first: a window holding one step longer than the diameter cannot fit
-    # (prefix count of long steps), nor one shorter than the duration.
-    kx = np.cos(np.radians(xy[0]))
-    step = np.zeros(rows.height)
-    dlat, dlon = np.diff(xy[0]) * _M_PER_DEG, np.diff(xy[1]) * _M_PER_DEG * kx[1:]
-    step[1:] = np.sqrt(dlat * dlat + dlon * dlon)
+    new = rows.get_column(NEW).to_numpy()
+    t0 = float(ts.min()) if ts.size else 0.0
+    span = int(float(ts.max()) - t0 if ts.size else 0) + int(duration) + 1
+    tn = np.cumsum(new, dtype=np.int64)
+    tn *= span * 1000
+    tn += ((ts - t0) * 1000.0).astype(np.int64)  # >= 0, so truncation is floor
+    lat, lon = (rows.get_column(c).cast(pl.Float64).to_numpy() for c in (LAT, LON))
+    step = step_km(lat, lon)  # fixes only (no NaN) but the first row's
+    step[:1] = 0.0
+    reach = diameter / 1000.0  # km, like the steps
     path = np.cumsum(step)
-    n_long = np.cumsum(step > diameter)
-    cand = np.flatnonzero((n_long - n_long[jp] == 0) & (ts - ts[jp] >= duration))
+    # Cheap filters first: a window holding one step longer than the diameter cannot fit
+    # (prefix count of long steps; so a row that ends such a step ends no window), nor one
+    # shorter than the duration.
+    n_long = np.cumsum(step > reach)
+    q = np.flatnonzero(step <= reach)
+    i = np.arange(rows.height, dtype=np.int64)
+    start = np.maximum.accumulate(np.where(new, i, 0))
+    j = np.searchsorted(tn, tn[q] - int(duration * 1000), side="left")
+    # Include the fix just before the window: a stay reported once an hour still spans it.
+    jp = np.maximum(j - 1, start[q])
+    fit = (n_long[q] == n_long[jp]) & (ts[q] - ts[jp] >= duration)
+    cand, jp = q[fit], jp[fit]
     # Exact shortcut: a track no longer than the diameter fits in it (triangle inequality);
     # only the other windows need their bounding box (sparse parked fixes rarely do).
-    unsure = cand[path[cand] - path[jp[cand]] > diameter]
+    unsure = np.flatnonzero(path[cand] - path[jp] > reach)
     ok = np.ones(cand.size, dtype=bool)
     if unsure.size:
-        (la0, lo0), (la1, lo1) = range_extrema(xy, jp[unsure], unsure)
-        dlat, dlon = (la1 - la0) * _M_PER_DEG, (lo1 - lo0) * _M_PER_DEG * kx[unsure]
-        ok[np.searchsorted(cand, unsure)] = dlat * dlat + dlon * dlon <= diameter * diameter
+        lo, hi = jp[unsure], cand[unsure]
+        la0, la1 = range_extrema(lat, lo, hi)
+        lo0, lo1 = range_extrema(lon, lo, hi)
+        dlat = (la1 - la0) * _M_PER_DEG
+        dlon = (lo1 - lo0) * _M_PER_DEG * np.cos(np.radians(lat[hi]))
+        ok[unsure] = dlat * dlat + dlon * dlon <= diameter * diameter
     first = np.full(rows.height + 1, rows.height + 1, dtype=np.int64)
-    first[cand[ok]] = jp[cand[ok]]
+    first[cand[ok]] = jp[ok]
     # Row k is covered if a qualifying window ending at i >= k starts at or before k.
     first = np.minimum.accumulate(first[::-1])[::-1][:-1]
-    return pl.Series(first <= i)
+    return first <= i, step
 
 
-def _stays(rows: pl.DataFrame, diameter: float) -> pl.DataFrame:
+def _stays(
+    rows: pl.DataFrame,
+    covered: npt.NDArray[np.bool_],
+    step: npt.NDArray[np.float64],
+    diameter: float,
+) -> pl.DataFrame:
     """Runs of covered rows; a jump longer than ``diameter`` between them starts a new stay.
 
     Stays are contiguous row blocks, so their aggregates are ``np.*.reduceat`` segments."""
-    covered = rows.get_column("_cov").to_numpy()
     new = rows.get_column(NEW).to_numpy()
     last = np.append(new[1:], True)
     cov = np.flatnonzero(covered)
     # A covered row continues the stay of the row before it if that one is covered, of the
     # same device and no farther than the diameter (equirectangular, on covered rows only).
     prev = np.maximum(cov - 1, 0)
-    lat, lon = (rows.get_column(c).cast(pl.Float64).to_numpy() for c in (LAT, LON))
-    dlat = (lat[cov] - lat[prev]) * _M_PER_DEG
-    dlon = (lon[cov] - lon[prev]) * _M_PER_DEG * np.cos(np.radians(lat[cov]))
-    near = dlat * dlat + dlon * dlon <= diameter * diameter
+    near = step[cov] * 1000.0 <= diameter  # step: km from the row before (see _covered)
     seg = np.flatnonzero(~(covered[prev] & ~new[cov] & near & (cov > 0)))
     first_row = cov[seg]
     last_row = cov[np.append(seg[1:], cov.size) - 1] if seg.size else seg
     count = np.diff(np.append(seg, cov.size)) if seg.size else seg
 
-    def red(col: str, op: Any) -> npt.NDArray[np.float64]:
-        v = rows.get_column(col).cast(pl.Float64).to_numpy()[cov]
+    lat, lon = (rows.get_column(c).cast(pl.Float64).to_numpy()[cov] for c in (LAT, LON))
+
+    def red(v: npt.NDArray[np.float64], op: Any) -> npt.NDArray[np.float64]:
         return np.asarray(op.reduceat(v, seg), dtype=np.float64) if seg.size else np.empty(0)
 
     ts = rows.get_column(TS).to_numpy()
-    lat0, lat1 = red(LAT, np.minimum), red(LAT, np.maximum)
-    lon0, lon1 = red(LON, np.minimum), red(LON, np.maximum)
+    lat0, lat1 = red(lat, np.minimum), red(lat, np.maximum)
+    lon0, lon1 = red(lon, np.minimum), red(lon, np.maximum)
     active = last[last_row]
     out = pl.DataFrame({
         IDENT: rows.get_column(IDENT).gather(first_row), "begin": ts[first_row],
         "end": ts[last_row], "duration": ts[last_row] - ts[first_row], "active": active,
         "ended_by": np.where(active, END_OF_DATA, "moved"), "messages": count.astype(np.int64),
-        "latitude": red(LAT, np.add) / np.maximum(count, 1),
-        "longitude": red(LON, np.add) / np.maximum(count, 1),
+        "latitude": red(lat, np.add) / np.maximum(count, 1),
+        "longitude": red(lon, np.add) / np.maximum(count, 1),
         "_la0": lat0, "_la1": lat1, "_lo0": lon0, "_lo1": lon1,
     })  # fmt: skip
     box = _diag(pl.col("_la0"), pl.col("_la1"), pl.col("_lo0"), pl.col("_lo1"))

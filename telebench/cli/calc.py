@@ -128,9 +128,9 @@ def calc_group() -> None:
 @click.option(
     "--min-duration",
     type=float,
-    default=60.0,
+    default=0.0,
     show_default=True,
-    help="Drop trips shorter than this (s).",
+    help="Drop trips shorter than this (s); 0 keeps a van moved a few doors down.",
 )
 @click.option(
     "--min-distance",
@@ -230,7 +230,7 @@ def stops_command(store: Path, idents: tuple[str, ...], selector: str | None, be
 @click.option(
     "--min-dwell",
     type=float,
-    default=0.0,
+    default=10.0,
     show_default=True,
     help="Debounce: ignore visits and outside blips shorter than this (s).",
 )

@@ -45,9 +45,10 @@ def test_debounce_bridges_noise_and_drops_blips() -> None:
     fences = Geofences.from_shapes({"sq": SQUARE})
     # Inside for 6 fixes with one noisy fix outside, then one noisy fix inside later.
     lon = [-0.01, 0.005, 0.006, 0.0105, 0.005, 0.006, 0.007, -0.01, -0.02, 0.0001, -0.03]
-    raw = geofence_visits(_msgs(lon), fences, crossings=False).collect()
+    raw = geofence_visits(_msgs(lon), fences, min_dwell=0, crossings=False).collect()
     assert raw.height == 3
-    clean = geofence_visits(_msgs(lon), fences, min_fixes=2, crossings=False).collect()
+    clean = geofence_visits(_msgs(lon), fences, min_dwell=0, min_fixes=2, crossings=False)
+    clean = clean.collect()
     assert clean.select("fixes").to_series().to_list() == [6]
     dwell = geofence_visits(_msgs(lon), fences, min_dwell=15, crossings=False).collect()
     assert dwell.height == 1
@@ -61,7 +62,9 @@ def test_sparse_fixes_crossing_is_detected() -> None:
     assert (begin, end) == pytest.approx((100.0, 200.0))
     assert geofence_visits(_msgs([-0.01, 0.02]), fences, crossings=False).collect().height == 0
     # A short segment clipping a corner (fixes in neighbouring grid cells).
-    corner = geofence_visits(_msgs([-0.001, 0.002], lat=[0.009, 0.0115]), fences).collect()
+    corner = geofence_visits(
+        _msgs([-0.001, 0.002], lat=[0.009, 0.0115]), fences, min_dwell=0
+    ).collect()
     assert corner.select("crossing", "fixes").rows() == [(True, 0)]
 
 
@@ -95,7 +98,7 @@ def test_geodataframe_and_many_fences_are_fast_and_exact() -> None:
     lon, lat = rng.uniform(0, 1, 20000), rng.uniform(0, 1, 20000)
     df = pl.DataFrame({"ident": "a", "timestamp": np.arange(20000.0), "position.latitude": lat,
                        "position.longitude": lon})  # fmt: skip
-    v = geofence_visits(df, fences, crossings=False).collect()
+    v = geofence_visits(df, fences, min_dwell=0, crossings=False).collect()
     brute = sum(int(shapely.contains_xy(p, lon, lat).sum()) for p in polys)
     assert int(v.get_column("fixes").sum()) == brute
 

@@ -12,7 +12,7 @@ import pytest
 from simulators.fleet import Fleet
 from simulators.roads import ATTRIBUTION
 from simulators.scenario import Scenario
-from simulators.truth import load_geofences, write_ground_truth
+from simulators.truth import MIN_DWELL, ground_truth, load_geofences, write_ground_truth
 from telebench.errors import ConfigError
 
 HOURS = 10
@@ -114,9 +114,13 @@ def test_geofence_visits_and_files(fleet: Fleet, tmp_path: Path) -> None:
     }  # fmt: skip
     visits = pl.read_parquet(tmp_path / "truth" / "geofence_visits.parquet")
     assert visits.height > 0
-    assert (visits["exit_time"] >= visits["enter_time"]).all()
+    assert (visits["exit_time"] - visits["enter_time"] >= MIN_DWELL).all()
+    # Undebounced, every true position between enter and exit is inside the fence.
+    exact = ground_truth(fleet, load_geofences(fences_path), min_dwell=0)["geofence_visits"]
+    assert exact.height >= visits.height
+    assert exact.filter(pl.col("exit_time") - pl.col("enter_time") < MIN_DWELL).height > 0
     rec = pl.read_parquet(tmp_path / "truth" / "records.parquet")
-    for v in visits.iter_rows(named=True):
+    for v in exact.iter_rows(named=True):
         during = rec.filter(
             (pl.col("ident") == v["ident"])
             & pl.col("timestamp").is_between(v["enter_time"], v["exit_time"])
