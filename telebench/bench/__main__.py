@@ -120,7 +120,8 @@ def ingest(
         f"ack latency      p50 {r.ack_p50_ms:.1f} ms, p99 {r.ack_p99_ms:.1f} ms, "
         f"max {r.ack_max_ms:.1f} ms\n"
         f"hub process      peak RSS {r.hub_peak_rss_mb:,.0f} MB, CPU {r.hub_cpu_percent:.0f}%"
-        f" (driver process CPU {r.client_cpu_percent:.0f}%)\n"
+        f" = {r.hub_cpu_us_per_record:.1f} us a record (driver process CPU "
+        f"{r.client_cpu_percent:.0f}% = {r.client_cpu_us_per_record:.1f} us a record)\n"
         f"stored           {r.stored_records:,} records for {r.total_acked:,} acked; "
         f"{r.duplicates} duplicates"
     )
