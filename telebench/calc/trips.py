@@ -201,8 +201,9 @@ def _covered(
     # shorter than the duration.
     n_long = np.cumsum(step > reach)
     q = np.flatnonzero(step <= reach)
-    i = np.arange(rows.height, dtype=np.int64)
-    start = np.maximum.accumulate(np.where(new, i, 0))
+    # Each row's device's first row: rows come grouped by device (a repeat, not a scan).
+    firsts = np.flatnonzero(new)
+    start = np.repeat(firsts, np.diff(np.append(firsts, rows.height)))
     j = np.searchsorted(tn, tn[q] - int(duration * 1000), side="left")
     # Include the fix just before the window: a stay reported once an hour still spans it.
     jp = np.maximum(j - 1, start[q])
@@ -220,10 +221,13 @@ def _covered(
         dlon = (lo1 - lo0) * _M_PER_DEG * np.cos(np.radians(lat[hi]))
         ok[unsure] = dlat * dlat + dlon * dlon <= diameter * diameter
     first = np.full(rows.height + 1, rows.height + 1, dtype=np.int64)
-    first[cand[ok]] = jp[ok]
+    if ok.all():  # the usual case: skip two masked copies of ~N indices
+        first[cand] = jp
+    else:
+        first[cand[ok]] = jp[ok]
     # Row k is covered if a qualifying window ending at i >= k starts at or before k.
     first = np.minimum.accumulate(first[::-1])[::-1][:-1]
-    return first <= i, step
+    return first <= np.arange(rows.height), step
 
 
 def _stays(
