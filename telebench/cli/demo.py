@@ -79,7 +79,12 @@ def _run_device(protocol: str, ident: str, options: dict[str, object], count: in
 @click.command("demo")
 @click.option("--vehicles", default=200, show_default=True, help="Fleet size.")
 @click.option("--hours", default=24.0, show_default=True, help="Simulated hours.")
-@click.option("--seed", default=0, show_default=True, help="Same seed: same fleet, same bytes.")
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    help="Same seed: same vehicles, protocols and routes (the day ends when you start).",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -108,6 +113,7 @@ def demo_command(
     Examples:
       telebench demo                          # 200 vehicles, one day
       telebench demo --vehicles 50 --hours 4  # a quick look
+      telebench demo --vehicles 1000 --out /tmp/big   # a bigger fleet
       telebench demo --codecs                 # every codec, device -> hub -> ack, in memory
     """
     if codecs:
