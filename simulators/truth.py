@@ -316,7 +316,12 @@ def journeys(trips: pl.DataFrame, parkings: pl.DataFrame) -> pl.DataFrame:
     numbered = (
         trips.sort("start_time")
         .join_asof(
-            parked, left_on="start_time", right_on="_parked", by="ident", strategy="backward"
+            parked,
+            left_on="start_time",
+            right_on="_parked",
+            by="ident",
+            strategy="backward",
+            check_sortedness=False,  # both sides sorted by time above, so within each ident
         )
         .with_columns(pl.col("_parked").fill_null(-np.inf))
     )
@@ -336,7 +341,12 @@ def journeys(trips: pl.DataFrame, parkings: pl.DataFrame) -> pl.DataFrame:
     following = parked.select("ident", pl.col("_parked").alias("_next"))
     return (
         grouped.join_asof(
-            following, left_on="end_time", right_on="_next", by="ident", strategy="forward"
+            following,
+            left_on="end_time",
+            right_on="_next",
+            by="ident",
+            strategy="forward",
+            check_sortedness=False,
         )
         .with_columns(
             pl.coalesce("_left", "start_time").alias("start_time"),
