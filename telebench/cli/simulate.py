@@ -11,6 +11,7 @@ Examples
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -140,14 +141,19 @@ def _fleet(
 
 
 def _dry(
-    scenario_file: Path | None, devices: int | None, duration: float | None, seed: int, out: Path
+    scenario_file: Path | None,
+    devices: int | None,
+    duration: float | None,
+    seed: int,
+    out: Path,
+    workers: int,
 ) -> None:
     try:
         from simulators.dry import dry_run
     except ImportError as exc:  # pragma: no cover - arrives with the fleet simulator
         raise ConfigError(f"--dry needs simulators.dry ({exc})") from exc
     _, _, scenario = _fleet(devices, duration, scenario_file, seed, "roads")
-    stats = dry_run(scenario, out, seed)
+    stats = dry_run(scenario, out, seed, workers=workers)
     messages, wall = getattr(stats, "messages", 0), getattr(stats, "wall_seconds", 0.0)
     click.echo(
         f"{messages:,} messages of {scenario.devices:,} vehicles in {wall:.1f} s "
@@ -219,6 +225,13 @@ def _dry(
     type=click.Path(file_okay=False, path_type=Path),
     help="No network: write the fleet's messages to Parquet in this folder.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=os.cpu_count() or 1,
+    show_default="the cores",
+    help="--dry: processes the vehicles are split over (same messages, any count).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No live progress line.")
 def simulate_command(
     devices: int | None,
@@ -234,6 +247,7 @@ def simulate_command(
     report_dir: Path | None,
     as_json: bool,
     dry_out: Path | None,
+    workers: int,
     quiet: bool,
 ) -> None:
     """Simulate a fleet of GPS trackers against a telebench (or any) hub.
@@ -259,7 +273,7 @@ def simulate_command(
     try:
         seconds = parse_seconds(duration) if duration else None
         if dry_out is not None:
-            _dry(scenario_file, devices, seconds, seed, dry_out)
+            _dry(scenario_file, devices, seconds, seed, dry_out, workers)
             return
         report = _simulate(
             devices,

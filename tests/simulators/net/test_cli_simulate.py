@@ -6,6 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import polars as pl
 from click.testing import CliRunner
 
 from telebench.cli.simulate import parse_ports, parse_seconds, simulate_command
@@ -48,3 +49,12 @@ def test_option_parsing_names_the_bad_value() -> None:
     result = CliRunner().invoke(simulate_command, ["--speedup", "fast"])
     assert result.exit_code == 1
     assert "--speedup 'fast'" in result.output
+
+
+def test_dry_mode_writes_parquet_with_workers(tmp_path: Path) -> None:
+    args = ["-n", "3", "-d", "30m", "--dry", str(tmp_path / "fleet"), "--workers", "2"]
+    result = CliRunner().invoke(simulate_command, args)
+    assert result.exit_code == 0, result.output
+    written = pl.scan_parquet(tmp_path / "fleet" / "messages").select(pl.len()).collect().item()
+    assert written > 0
+    assert result.output.startswith(f"{written:,} messages of 3 vehicles")
