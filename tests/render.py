@@ -50,13 +50,6 @@ def screenshot(page: Path, out: Path, *, width: int = 1280, height: int = 2400) 
     return pixels
 
 
-def colourful_share(pixels: np.ndarray) -> float:
-    """Share of pixels that are neither white-ish nor grey: drawn charts, not an empty page."""
-    rgb = pixels[..., :3]
-    spread = rgb.max(axis=-1) - rgb.min(axis=-1)
-    return float((spread > 0.15).mean())
-
-
 def share_of(pixels: np.ndarray, rgb: tuple[float, float, float], tol: float = 0.08) -> float:
     """Share of pixels within ``tol`` of colour ``rgb`` (0..1 floats)."""
     near = np.abs(pixels[..., :3] - np.asarray(rgb)).max(axis=-1) <= tol

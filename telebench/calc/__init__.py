@@ -19,7 +19,7 @@ from telebench.calc.export import FORMATS, export
 from telebench.calc.fences import Geofences, circle, corridor
 from telebench.calc.geofence import InGeofence, geofence_events, geofence_visits
 from telebench.calc.intervals import intervals
-from telebench.calc.score import score
+from telebench.calc.score import matches, score
 from telebench.calc.selectors import (
     Calendar,
     Expression,
@@ -51,6 +51,7 @@ __all__ = [
     "geofence_events",
     "geofence_visits",
     "intervals",
+    "matches",
     "parkings",
     "score",
     "stops",

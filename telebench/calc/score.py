@@ -26,7 +26,7 @@ import polars as pl
 
 from telebench.errors import SchemaError
 
-__all__ = ["score"]
+__all__ = ["matches", "score"]
 
 _ALIASES = {
     "enter_time": "begin",
@@ -59,22 +59,7 @@ def score(
     ``distance_error`` (relative, |sum pred - sum true| / sum true over matches; None if
     either side has no distance). Geofence visits are matched per ``(ident, geofence)``."""
     p, t = _norm(predicted, "predicted"), _norm(truth, "truth")
-    key = [c for c in ("ident", "geofence") if c in p.columns and c in t.columns]
-    pairs = (
-        p.join(t, on=key, suffix="_t")
-        .with_columns(
-            ov=pl.min_horizontal("end", "end_t") - pl.max_horizontal("begin", "begin_t"),
-            span=pl.max_horizontal(
-                pl.col("end") - pl.col("begin"), pl.col("end_t") - pl.col("begin_t")
-            ),
-        )
-        .filter(pl.col("ov") >= min_overlap * pl.col("span"))
-        .sort("ov", descending=True)
-    )
-    # Greedy one-to-one: keep the best pair per prediction, then the best per truth row.
-    pairs = pairs.unique("_i", keep="first", maintain_order=True).unique(
-        "_i_t", keep="first", maintain_order=True
-    )
+    pairs = _pairs(p, t, min_overlap)
     tp, n_p, n_t = pairs.height, p.height, t.height
     prec = tp / n_p if n_p else 1.0
     rec = tp / n_t if n_t else 1.0
@@ -89,6 +74,43 @@ def score(
         tot = pairs.select(pl.col("distance").sum(), pl.col("distance_t").sum()).row(0)
         out["distance_error"] = round(abs(tot[0] - tot[1]) / tot[1], 6) if tot[1] else None
     return out
+
+
+def matches(
+    predicted: pl.DataFrame | pl.LazyFrame,
+    truth: pl.DataFrame | pl.LazyFrame,
+    *,
+    min_overlap: float = 0.5,
+) -> pl.DataFrame:
+    """The pairs :func:`score` counts: key columns, ``begin``/``end`` (and ``distance``, km)
+    of the prediction, ``begin_t``/``end_t`` (and ``distance_t``) of its true interval.
+
+    >>> truth = pl.DataFrame({"ident": ["a"], "start_time": [0.0], "end_time": [50.0]})
+    >>> pred = pl.DataFrame({"ident": ["a", "a"], "begin": [5.0, 300], "end": [50.0, 400]})
+    >>> matches(pred, truth).select("begin", "begin_t").rows()
+    [(5.0, 0.0)]
+    """
+    pairs = _pairs(_norm(predicted, "predicted"), _norm(truth, "truth"), min_overlap)
+    return pairs.drop("_i", "_i_t", "ov", "span")
+
+
+def _pairs(p: pl.DataFrame, t: pl.DataFrame, min_overlap: float) -> pl.DataFrame:
+    key = [c for c in ("ident", "geofence") if c in p.columns and c in t.columns]
+    pairs = (
+        p.join(t, on=key, suffix="_t")
+        .with_columns(
+            ov=pl.min_horizontal("end", "end_t") - pl.max_horizontal("begin", "begin_t"),
+            span=pl.max_horizontal(
+                pl.col("end") - pl.col("begin"), pl.col("end_t") - pl.col("begin_t")
+            ),
+        )
+        .filter(pl.col("ov") >= min_overlap * pl.col("span"))
+        .sort("ov", descending=True)
+    )
+    # Greedy one-to-one: keep the best pair per prediction, then the best per truth row.
+    return pairs.unique("_i", keep="first", maintain_order=True).unique(
+        "_i_t", keep="first", maintain_order=True
+    )
 
 
 def _median(expr: pl.Expr, pairs: pl.DataFrame) -> float | None:

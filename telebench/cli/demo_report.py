@@ -18,7 +18,7 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from telebench import plot
-from telebench.calc import Geofences
+from telebench.calc import Geofences, matches
 from telebench.report import Report
 
 __all__ = ["DemoResults", "write_demo_report"]
@@ -77,31 +77,18 @@ def _timeline(results: DemoResults) -> Figure:
 
 def _errors(results: DemoResults) -> Figure:
     """Begin/end errors (s) and computed against true distance of every matched trip."""
-    true = results.truth["journeys"].rename(
-        {"start_time": "true_begin", "end_time": "true_end"}, strict=False
-    )
-    # Matched as the score matches: same vehicle, overlapping by half the longer interval.
-    pairs = (
-        results.trips.select("ident", "begin", "end", "distance")
-        .join(true.select("ident", "true_begin", "true_end", "distance_m"), on="ident")
-        .filter(
-            pl.min_horizontal("end", "true_end") - pl.max_horizontal("begin", "true_begin")
-            >= 0.5
-            * pl.max_horizontal(
-                pl.col("end") - pl.col("begin"), pl.col("true_end") - pl.col("true_begin")
-            )
-        )
-    )
+    # The pairs the trips score counted (same vehicle, overlapping by half the longer one).
+    pairs = matches(results.trips, results.truth["journeys"])
     fig = Figure(figsize=(11, 3.6))
     left, right = fig.subplots(1, 2)
     bins = np.linspace(-120, 120, 49)
     for column, label in (("begin", "trip begin"), ("end", "trip end")):
-        error = (pairs[column] - pairs[f"true_{column}"]).to_numpy()
+        error = (pairs[column] - pairs[f"{column}_t"]).to_numpy()
         left.hist(np.clip(error, -120, 120), bins=bins, alpha=0.6, label=label)
     left.set_xlabel("computed minus true (s), clipped to ±120 s")
     left.set_ylabel("trips")
     left.legend()
-    true_km = pairs["distance_m"].to_numpy() / 1000
+    true_km = pairs["distance_t"].to_numpy()
     right.scatter(true_km, pairs["distance"].to_numpy(), s=6, alpha=0.5)
     top = float(max(true_km.max(initial=0.0), pairs["distance"].max() or 0.0)) * 1.05
     right.plot([0, top], [0, top], color="grey", lw=0.8, ls="--")

@@ -25,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import importlib
 from collections.abc import Callable, Mapping, Sequence
@@ -68,7 +69,7 @@ def _check_not_core(what: str, name: str) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class Plugin:
+class Plugin(abc.ABC):
     """Base class: one transformation of a batch of messages.
 
     ``selector`` is a flespi device selector (``all``, ``1,2``, ``ident=35*&enabled=true``)
@@ -87,9 +88,9 @@ class Plugin:
     def _default_name(self) -> str:
         return type(self).__name__.lower()
 
+    @abc.abstractmethod
     def apply(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Return the transformed batch (same rows, same order)."""
-        raise NotImplementedError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -189,8 +189,8 @@ def test_plugin_names_and_selector_validation() -> None:
     assert Function(len).name == "function:len"  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="selector: expected a non-empty string"):
         Erase(["x"], selector=" ")
-    with pytest.raises(NotImplementedError):
-        Plugin().apply(batch())
+    with pytest.raises(TypeError, match="abstract"):
+        Plugin()  # type: ignore[abstract]
 
 
 def test_plugins_from_config_builds_each_type(
