@@ -1,9 +1,11 @@
 """The fleet: vehicles on a road network, advanced in sim time, emitting tracker records.
 
 :class:`Fleet` is the interface the network layer (``simulators.net``) and the dry mode
-build on: ``advance(until)`` runs the vehicles' SimPy processes up to ``until`` (UNIX
-seconds) and returns the records their trackers made, in time order, as flespi-named
-messages. Same scenario and seed: identical output, however ``advance`` is chunked.
+build on: ``advance(until)`` runs the vehicles' SimPy processes (or, with
+``engine="lockstep"``, their numpy twin :mod:`simulators.lockstep`, which the dry mode
+uses) up to ``until`` (UNIX seconds) and returns the records their trackers made, in time
+order, as flespi-named messages. Same scenario and seed: identical output, whatever the
+engine, the shards and however ``advance`` is chunked.
 
 Examples
 --------
@@ -15,6 +17,9 @@ Examples
 >>> times = [m["timestamp"] for _, m in out]
 >>> times == sorted(times) and all(0 <= i < 4 for i, _ in out)
 True
+>>> fast = Fleet(Scenario(devices=4, duration=3600), seed=1, engine="lockstep")
+>>> fast.advance(fast.start_time + 3600) == out  # same vehicles, numpy instead of SimPy
+True
 """
 
 from __future__ import annotations
@@ -22,19 +27,22 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import UTC
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
 import simpy
 
+from simulators.draws import Draws
+from simulators.lockstep import PhaseEngine
 from simulators.planner import RoutePlanner
 from simulators.records import RecordBatch, Templates, materialise, phase_arrays
 from simulators.reporting import COLUMNS
 from simulators.roads import RoadNetwork, load_network
-from simulators.scenario import Scenario
+from simulators.scenario import Scenario, ShiftPattern
 from simulators.sensors import SIM_PROTOCOLS, Columns, CoverageHoles, observe
 from simulators.vehicle import PhaseLog, Vehicle
+from telebench.errors import SimulationError
 from telebench.model import Message
 
 if TYPE_CHECKING:
@@ -42,11 +50,13 @@ if TYPE_CHECKING:
 
     import polars as pl
 
-__all__ = ["Fleet", "VehicleSpec", "imei", "take_columns"]
+__all__ = ["Engine", "Fleet", "VehicleSpec", "concat_columns", "imei"]
 
 _TAC: Final = {"teltonika": "35630704", "wialon_ips": "86123404", "gt06": "35341353"}
 _VEHICLES_PER_DEPOT: Final = 50
 IntArray = npt.NDArray[np.int64]
+#: How vehicles are simulated: SimPy processes (the reference) or numpy lock-step.
+Engine = Literal["simpy", "lockstep"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,17 @@ def imei(tac: str, serial: int) -> str:
     return body + str((10 - total % 10) % 10)
 
 
+def _imeis(tacs: list[str], serials: IntArray) -> list[str]:
+    """:func:`imei` of many (TAC, serial) pairs, the Luhn sums in numpy."""
+    digits = np.array([[int(c) for c in tac] for tac in tacs], dtype=np.int64).reshape(-1, 8)
+    serial = serials % 1_000_000
+    body = np.hstack([digits, serial[:, None] // 10 ** np.arange(5, -1, -1) % 10])
+    doubled = body[:, ::-2] * 2  # every other digit from the right, the rightmost first
+    total = (doubled - 9 * (doubled > 9)).sum(axis=1) + body[:, -2::-2].sum(axis=1)
+    check = (10 - total % 10) % 10
+    return [f"{t}{s:06d}{c}" for t, s, c in zip(tacs, serial.tolist(), check.tolist(), strict=True)]
+
+
 def _allocate(mix: dict[str, float], n: int) -> list[str]:
     """Protocols for ``n`` devices by largest remainder (exact shares, deterministic)."""
     names = [p for p in SIM_PROTOCOLS if mix.get(p, 0.0) > 0]
@@ -94,23 +115,18 @@ def _specs(scenario: Scenario, rng: random.Random) -> list[VehicleSpec]:
     serial0 = rng.randrange(1_000_000)
     seen: dict[str, int] = {}
     specs = []
-    for i, proto in enumerate(protocols):
+    idents = _imeis([_TAC[p] for p in protocols], serial0 + np.arange(len(protocols)))
+    for i, (proto, ident) in enumerate(zip(protocols, idents, strict=True)):
         k = seen.get(proto, 0)
         seen[proto] = k + 1
         transport, options = scenario.variants[proto][k % len(scenario.variants[proto])]
-        ident = imei(_TAC[proto], serial0 + i)
         specs.append(VehicleSpec(i, ident, proto, transport, dict(options)))
     return specs
 
 
-def take_columns(cols: Columns, index: IntArray) -> Columns:
-    """The records of ``cols`` at ``index``."""
-    return Columns(
-        vehicle=cols.vehicle[index],
-        t=cols.t[index],
-        values={k: v[index] for k, v in cols.values.items()},
-        present={k: v[index] for k, v in cols.present.items()},
-    )
+def _join(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Phases ``old`` then ``new``: each vehicle's still in time order."""
+    return {k: np.concatenate([old[k], new[k]]) for k in new} if old else new
 
 
 def concat_columns(parts: list[Columns]) -> Columns:
@@ -123,8 +139,42 @@ def concat_columns(parts: list[Columns]) -> Columns:
     )
 
 
+class _SimpyPhases:
+    """The vehicles as SimPy processes logging phases (``advance`` as ``PhaseEngine``'s)."""
+
+    def __init__(
+        self,
+        vehicles: IntArray,
+        seed: int,
+        shift: ShiftPattern,
+        planner: RoutePlanner,
+        *,
+        horizon: int,
+        day_offset: int,
+    ) -> None:
+        self.env = simpy.Environment()
+        self.log = PhaseLog()
+        self.phases = 0
+        for index in vehicles.tolist():
+            car = Vehicle(index, Draws(seed, index), shift, planner, self.log,
+                          horizon=horizon, day_offset=day_offset)  # fmt: skip
+            self.env.process(car.run(self.env))
+
+    def advance(self, t_sim: int) -> dict[str, Any]:
+        self.env.run(until=t_sim + 1)
+        ph = phase_arrays(self.log.take(), self.phases)
+        self.phases += ph["t0"].size
+        return ph
+
+
 class Fleet:
-    """Simulated vehicles and their trackers (see the module docstring)."""
+    """Simulated vehicles and their trackers (see the module docstring).
+
+    ``engine`` chooses how the vehicles are simulated; both give the same phases and
+    records (only the phase numbering differs): ``"lockstep"`` is many times faster.
+    ``planner``: the ``planner`` of a fleet of the same scenario, seed and network (e.g.
+    another shard), to share its routes instead of routing them again.
+    """
 
     def __init__(
         self,
@@ -134,6 +184,8 @@ class Fleet:
         network: RoadNetwork | None = None,
         keep_truth: bool = True,
         shard: tuple[int, int] = (0, 1),
+        engine: Engine = "simpy",
+        planner: RoutePlanner | None = None,
     ) -> None:
         self.scenario = scenario
         self.shard = shard  # (k, n): simulate only vehicles with index % n == k
@@ -144,7 +196,11 @@ class Fleet:
         self.start_time: float = scenario.start_time
         self.duration = scenario.duration
         depots = -(-scenario.devices // _VEHICLES_PER_DEPOT)
-        self.planner = RoutePlanner(
+        if planner is not None and (planner.seed, planner.net, planner.rules) != (
+            self.seed, self.network, scenario.report
+        ):  # fmt: skip
+            raise SimulationError("planner: not the planner of this scenario, seed and network")
+        self.planner = planner or RoutePlanner(
             self.network, scenario.report, seed=self.seed, depots=depots,
             long_haul=scenario.shift.long_haul,
         )  # fmt: skip
@@ -155,23 +211,21 @@ class Fleet:
         )  # fmt: skip
         self._proto = np.array([SIM_PROTOCOLS.index(v.protocol) for v in self.vehicles])
         self._idents = [v.ident for v in self.vehicles]
-        self._env = simpy.Environment()
-        self._log = PhaseLog()
         self._templates = Templates()
-        self._phases = 0
         self._now = -1  # last sim second fully advanced
         midnight = scenario.start.astimezone(UTC)
         day_offset = midnight.hour * 3600 + midnight.minute * 60 + midnight.second
+        mine = np.arange(len(self.vehicles), dtype=np.int64)[shard[0] :: shard[1]]
+        kind: type[_SimpyPhases | PhaseEngine] = (
+            PhaseEngine if engine == "lockstep" else _SimpyPhases
+        )
+        self._phases = kind(mine, self.seed, scenario.shift, self.planner,
+                            horizon=self.duration, day_offset=day_offset)  # fmt: skip
+        # Before its first fix a tracker reports the place it starts from: its depot.
+        home = self.planner.stops[np.asarray(self.planner.depots)[mine % len(self.planner.depots)]]
         self._last_fix = np.zeros((len(self.vehicles), 2))
-        for spec in self.vehicles[shard[0] :: shard[1]]:
-            car = Vehicle(
-                spec.index, random.Random(self.seed * 1_000_003 + spec.index), scenario.shift,
-                self.planner, self._log, horizon=self.duration, day_offset=day_offset,
-            )  # fmt: skip
-            stop = self.planner.stops[car.stop]
-            self._last_fix[spec.index] = (self.network.lon[stop], self.network.lat[stop])
-            self._env.process(car.run(self._env))
-        self._pending: list[Columns] = []
+        self._last_fix[mine] = np.column_stack((self.network.lon[home], self.network.lat[home]))
+        self._open: dict[str, Any] = {}  # phases that may still make records
         self.keep_truth = keep_truth
         self.truth_phases: list[dict[str, npt.NDArray[np.generic]]] = []
         self.truth_records: list[tuple[RecordBatch, Columns]] = []
@@ -182,28 +236,42 @@ class Fleet:
         return self.start_time + max(self._now, 0)
 
     def advance_columns(self, until: float) -> Columns | None:
-        """Like :meth:`advance` but columnar (records sorted by time, then vehicle)."""
+        """Like :meth:`advance` but columnar (records sorted by time, then vehicle).
+
+        ``None`` when ``until`` is not past the last call's.
+        """
+        made = self.advance_records(until)
+        return None if made is None else self.observe_records(*made)
+
+    def advance_records(self, until: float) -> tuple[RecordBatch, IntArray] | None:
+        """The first half of :meth:`advance_columns`: the records' true state, by time.
+
+        Returns the batch and where its records are in (vehicle, time) order; pass both
+        to :meth:`observe_records`, in the order they were made (that half can run on
+        another thread, overlapping the next call of this one).
+        """
         t_sim = min(int(np.floor(until - self.start_time)), self.duration)
         if t_sim <= self._now:
             return None
-        self._env.run(until=t_sim + 1)
-        ph = phase_arrays(self._log.take(), self._phases)
-        self._phases += ph["t0"].size
-        batch = materialise(
-            ph, self.planner, self._templates,
-            period=self.scenario.report.parked_period_s, horizon=self.duration,
-        )  # fmt: skip
-        cols = observe(batch, self._proto, self.seed, self.holes, self._last_fix)
+        ph = self._phases.advance(t_sim)
         if self.keep_truth:
             self.truth_phases.append(ph)
-            self.truth_records.append((batch, cols))
-        pending = concat_columns([*self._pending, cols]) if self._pending else cols
-        order = np.lexsort((pending.vehicle, pending.t))
-        due = int(np.searchsorted(pending.t[order], t_sim, side="right"))
-        rest = order[due:]
-        self._pending = [take_columns(pending, rest)] if rest.size else []
+        ph = _join(self._open, ph)
+        made = materialise(
+            ph, self.planner, self._templates, period=self.scenario.report.parked_period_s,
+            window=(self._now, t_sim), vehicles=len(self.vehicles),
+        )  # fmt: skip
+        going = ph["t1"] > t_sim  # a trip records its arrival at t1, a standing phase before
+        self._open = {k: v[going] for k, v in ph.items()}
         self._now = t_sim
-        return take_columns(pending, order[:due])
+        return made
+
+    def observe_records(self, batch: RecordBatch, by_vehicle: IntArray) -> Columns:
+        """The second half of :meth:`advance_columns`: what the trackers send of ``batch``."""
+        cols = observe(batch, self._proto, self.seed, self.holes, self._last_fix, by_vehicle)
+        if self.keep_truth:
+            self.truth_records.append((batch, cols))
+        return cols
 
     def advance(self, until: float) -> list[tuple[int, Message]]:
         """Records made up to ``until`` (UNIX s) since the last call, in time order."""

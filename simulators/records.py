@@ -21,9 +21,9 @@ import numpy as np
 import numpy.typing as npt
 
 from simulators.planner import RoutePlanner
-from simulators.vehicle import IDLE, PHASE_FIELDS, TRIP, PhaseLog
+from simulators.vehicle import PARK, PHASE_FIELDS, TRIP, PhaseLog
 
-__all__ = ["RecordBatch", "Templates", "materialise"]
+__all__ = ["RecordBatch", "Templates", "materialise", "phase_arrays", "stable_order"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -77,39 +77,83 @@ _KIND = {
 
 
 class Templates:
-    """The recorded samples of every routed leg, concatenated (grown as routes appear)."""
+    """The recorded samples of every routed leg, concatenated (grown as routes appear).
+
+    The first entries are the planner's stops (a standing record is a "template" of one
+    sample at its stop); ``start``, ``count`` and ``last`` are indexed by route id (see
+    ``planner.Leg``). ``key`` (a segment number times 2**32 plus the sample's second)
+    increases along the arrays, so one ``searchsorted`` counts any route's samples up to
+    any second.
+    """
 
     def __init__(self) -> None:
-        self.routes = 0
+        self.routes = 0  # routes of the planner taken so far
         self.start: IntArray = np.zeros(0, dtype=np.int64)
         self.count: IntArray = np.zeros(0, dtype=np.int64)
-        self.arrays: dict[str, FloatArray] = {}
         self.last: IntArray = np.zeros(0, dtype=np.int64)
+        self.segment: IntArray = np.zeros(0, dtype=np.int64)
+        self.arrays: dict[str, FloatArray] = {}
+        self.offset: IntArray = np.zeros(0, dtype=np.int64)
+        self.key: IntArray = np.zeros(0, dtype=np.int64)
 
     def update(self, planner: RoutePlanner) -> None:
         """Append the routes the planner profiled since the last update."""
-        new = range(self.routes, len(planner.profiles))
-        if not new:
+        if self.arrays and len(planner.profiles) == self.routes:
             return
-        parts: dict[str, list[FloatArray]] = {k: [] for k in ("t", "lon", "lat", "v", "h", "d")}
-        counts = []
+        new = list(planner.profiles)[self.routes :]
+        names = ("t", "lon", "lat", "v", "h", "d")
+        parts: dict[str, list[FloatArray]] = {k: [] for k in names}
+        if not self.arrays:  # the stops: one standing sample each
+            zero = np.zeros(planner.stops.size)
+            at = planner.stops
+            for k, first in zip(names, (zero, planner.net.lon[at], planner.net.lat[at]),
+                                strict=False):  # fmt: skip
+                parts[k].append(first)
+            for k in names[3:]:
+                parts[k].append(zero)
         for r in new:
             prof, idx = planner.profiles[r], planner.records[r]
-            counts.append(idx.size)
             parts["t"].append(idx.astype(np.float64))
-            parts["lon"].append(prof.lon[idx])
-            parts["lat"].append(prof.lat[idx])
-            parts["v"].append(prof.speed[idx])
-            parts["h"].append(prof.heading[idx])
-            parts["d"].append(prof.distance[idx])
-        total = int(self.count.sum())
-        count = np.asarray(counts, dtype=np.int64)
-        self.start = np.concatenate([self.start, total + np.cumsum(count) - count])
-        self.count = np.concatenate([self.count, count])
+            for k, values in zip(names[1:], (prof.lon, prof.lat, prof.speed, prof.heading,
+                                             prof.distance), strict=True):  # fmt: skip
+                parts[k].append(values[idx])
+        count = np.array([planner.records[r].size for r in new], dtype=np.int64)
+        size = max(self.start.size, max(new, default=0) + 1)
+        self.start, self.count, self.segment = (
+            np.pad(x, (0, size - x.size)) for x in (self.start, self.count, self.segment)
+        )
+        total = self.offset.size if self.arrays else planner.stops.size
+        self.start[new] = total + np.cumsum(count) - count
+        self.count[new] = count
+        self.segment[new] = np.arange(self.routes + 1, self.routes + 1 + len(new))
         self.last = self.start + self.count - 1
-        for key, chunks in parts.items():
-            self.arrays[key] = np.concatenate([self.arrays.get(key, np.zeros(0)), *chunks])
-        self.routes = len(planner.profiles)
+        for k, chunks in parts.items():
+            self.arrays[k] = np.concatenate([self.arrays.get(k, np.zeros(0)), *chunks])
+        self.offset = self.arrays["t"].astype(np.int64)
+        segment = np.repeat(self.segment[new], count)
+        added = self.offset[self.offset.size - segment.size :] + (segment << 32)
+        stops = np.zeros(total if not self.key.size else 0, dtype=np.int64)
+        self.key = np.concatenate([self.key, stops, added])
+        self.routes += len(new)  # not len(profiles): another thread may have added some
+
+    def upto(self, route: IntArray, seconds: IntArray) -> IntArray:
+        """How many samples of each ``route`` are at most ``seconds`` after its start."""
+        x = (self.segment[route] << 32) + np.clip(seconds, -1, 2**32 - 1)
+        found: IntArray = np.searchsorted(self.key, x, side="right") - self.start[route]
+        return found
+
+
+def stable_order(values: IntArray, bound: int) -> IntArray:
+    """``argsort(values, kind="stable")`` for values in ``[0, bound)``: a radix sort if small.
+
+    Examples
+    --------
+    >>> stable_order(np.array([2, 0, 2, 1]), 3).tolist()
+    [1, 3, 0, 2]
+    """
+    small = values.astype(np.uint16) if bound <= 1 << 16 else values
+    order: IntArray = np.argsort(small, kind="stable")
+    return order
 
 
 def _spread(counts: IntArray) -> tuple[IntArray, IntArray]:
@@ -117,57 +161,6 @@ def _spread(counts: IntArray) -> tuple[IntArray, IntArray]:
     group = np.repeat(np.arange(counts.size), counts)
     rank = np.arange(group.size) - np.repeat(np.cumsum(counts) - counts, counts)
     return group, rank
-
-
-def _trips(ph: dict[str, Any], sel: IntArray, tpl: Templates) -> RecordBatch:
-    if sel.size == 0:
-        return RecordBatch.empty()
-    route = ph["route"][sel]
-    group, rank = _spread(tpl.count[route])
-    src = tpl.start[route][group] + rank
-    a = tpl.arrays
-    p = sel[group]
-    n = src.size
-    return RecordBatch(
-        vehicle=ph["vehicle"][p],
-        t=ph["t0"][p] + a["t"][src].astype(np.int64),
-        phase=ph["id"][p],
-        kind=np.full(n, TRIP, dtype=np.int64),
-        lon=a["lon"][src],
-        lat=a["lat"][src],
-        speed=a["v"][src],
-        heading=a["h"][src],
-        odometer=ph["odometer"][p] + a["d"][src],
-        ignition=np.ones(n, dtype=np.bool_),
-        movement=src != tpl.last[route][group],
-        door=np.zeros(n, dtype=np.bool_),
-    )
-
-
-def _stationary(
-    ph: dict[str, Any], sel: IntArray, period: int, lon: FloatArray, lat: FloatArray
-) -> RecordBatch:
-    span = ph["t1"][sel] - ph["t0"][sel]
-    event = ph["event"][sel]
-    counts = -(-span // period) - np.where(event, 0, 1)
-    group, rank = _spread(np.maximum(counts, 0))
-    p = sel[group]
-    stop = ph["stop"][p]
-    n = p.size
-    return RecordBatch(
-        vehicle=ph["vehicle"][p],
-        t=ph["t0"][p] + (rank + np.where(ph["event"][p], 0, 1)) * period,
-        phase=ph["id"][p],
-        kind=ph["kind"][p],
-        lon=lon[stop],
-        lat=lat[stop],
-        speed=np.zeros(n),
-        heading=ph["heading"][p],
-        odometer=ph["odometer"][p],
-        ignition=ph["kind"][p] == IDLE,
-        movement=np.zeros(n, dtype=np.bool_),
-        door=ph["door"][p],
-    )
 
 
 def phase_arrays(log: PhaseLog, first_id: int) -> dict[str, Any]:
@@ -182,21 +175,76 @@ def phase_arrays(log: PhaseLog, first_id: int) -> dict[str, Any]:
     return out
 
 
+def _counts(
+    ph: dict[str, Any], trip: BoolArray, route: IntArray, tpl: Templates, period: int, upto: int
+) -> IntArray:
+    """Records of each phase made at most at sim second ``upto``.
+
+    A trip records at its route's sample seconds; a standing phase every ``period`` s from
+    its start (from one period in when it starts without an event), until it ends.
+    """
+    t0, t1 = ph["t0"], ph["t1"]
+    later = np.where(ph["event"], 0, 1)
+    total = np.maximum(-(-(t1 - t0) // period) - later, 0)
+    standing = np.clip((upto - t0) // period - later + 1, 0, total)
+    counts = np.where(trip, np.where(t1 <= upto, tpl.count[route], 0), standing)
+    mid = np.flatnonzero(trip & (t0 <= upto) & (upto < t1))  # trips under way at upto
+    counts[mid] = tpl.upto(route[mid], upto - t0[mid])
+    return counts
+
+
 def materialise(
-    ph: dict[str, Any], planner: RoutePlanner, tpl: Templates, *, period: int, horizon: int
-) -> RecordBatch:
-    """All records of the phases in ``ph`` (true state), sorted by (vehicle, time)."""
+    ph: dict[str, Any], planner: RoutePlanner, tpl: Templates, *, period: int,
+    window: tuple[int, int], vehicles: int,
+) -> tuple[RecordBatch, IntArray]:  # fmt: skip
+    """The records of the phases in ``ph`` made in sim seconds ``(window[0], window[1]]``.
+
+    ``ph`` must hold each vehicle's phases in time order (vehicles interleaved, indices
+    below ``vehicles``). The records come sorted by time, then vehicle; the second array
+    holds where each is in (vehicle, time) order: ``batch.select(by_vehicle)`` is sorted
+    by (vehicle, time).
+    """
     if ph["t0"].size == 0:
-        return RecordBatch.empty()
+        return RecordBatch.empty(), np.zeros(0, dtype=np.int64)
     tpl.update(planner)
-    is_trip = ph["kind"] == TRIP
-    lon = planner.net.lon[planner.stops]
-    lat = planner.net.lat[planner.stops]
-    batch = RecordBatch.concat(
-        [
-            _trips(ph, np.flatnonzero(is_trip), tpl),
-            _stationary(ph, np.flatnonzero(~is_trip), period, lon, lat),
-        ]
+    lo, hi = window
+    trip = ph["kind"] == TRIP
+    route = np.where(trip, ph["route"], 0)
+    # records are spread phase by phase in (vehicle, start) order: by (vehicle, time)
+    order = stable_order(ph["vehicle"], vehicles)
+    first = _counts(ph, trip, route, tpl, period, lo)[order]
+    group, rank = _spread(_counts(ph, trip, route, tpl, period, hi)[order] - first)
+    rank += first[group]
+    group = order[group]
+    # per phase: record k is template sample base + k * step, at second t0 + offset +
+    # (k + later) * every (trips: step 1, every 0; standing: step 0, every period)
+    base = np.where(trip, tpl.start[route], ph["stop"])  # first template sample
+    every = np.where(trip, 0, period)
+    start = ph["t0"] + np.where(trip | ph["event"], 0, every)
+    src = base[group] + rank * trip[group]
+    t = start[group] + tpl.offset[src] + rank * every[group]
+    # a stable sort by time: records of one second stay in vehicle order
+    by_time = stable_order(t - (lo + 1), hi - lo)
+    by_vehicle = np.empty_like(by_time)
+    by_vehicle[by_time] = np.arange(by_time.size)
+    group, src = group[by_time], src[by_time]
+    seconds = np.bincount(t - (lo + 1), minlength=hi - lo)  # sorted t without a gather
+    last = np.where(trip, tpl.last[route], base)
+    a = tpl.arrays
+    kind = ph["kind"][group]
+    batch = RecordBatch(
+        vehicle=ph["vehicle"][group],
+        t=np.repeat(np.arange(lo + 1, hi + 1), seconds),
+        phase=ph["id"][group],
+        kind=kind,
+        lon=a["lon"][src],
+        lat=a["lat"][src],
+        speed=a["v"][src],
+        # standing samples (a stop's template) have heading 0: add the phase's own
+        heading=a["h"][src] + np.where(trip, 0.0, ph["heading"])[group],
+        odometer=ph["odometer"][group] + a["d"][src],
+        ignition=kind != PARK,
+        movement=src != last[group],
+        door=ph["door"][group],
     )
-    batch = batch.select(batch.t <= horizon)
-    return batch.select(np.lexsort((batch.t, batch.vehicle)))
+    return batch, by_vehicle

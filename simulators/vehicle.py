@@ -11,29 +11,30 @@ phase that starts with an ignition or movement change, i.e. with an event record
 
 Examples
 --------
->>> import random, simpy
+>>> import simpy
+>>> from simulators.draws import Draws
 >>> from simulators.roads import load_network
 >>> from simulators.scenario import ReportRules, ShiftPattern
 >>> from simulators.planner import RoutePlanner
 >>> env, log = simpy.Environment(), PhaseLog()
 >>> planner = RoutePlanner(load_network(), ReportRules(), seed=0)
->>> car = Vehicle(0, random.Random(0), ShiftPattern(start_hour=0, jitter_minutes=0), planner,
+>>> car = Vehicle(0, Draws(0, 0), ShiftPattern(start_hour=0, jitter_minutes=0), planner,
 ...               log, horizon=3600, day_offset=0)
 >>> _ = env.process(car.run(env))
 >>> env.run(until=3600)
->>> log.rows[1], log.rows[len(PHASE_FIELDS) + 1]  # the kinds of the first two phases
-(1, 2)
+>>> log.rows[1], log.rows[len(PHASE_FIELDS) + 1]  # parked until the shift, warming up
+(0, 1)
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import simpy
 
+from simulators.draws import Draws
 from simulators.planner import RoutePlanner
 from simulators.scenario import ShiftPattern
 
@@ -79,12 +80,16 @@ class PhaseLog:
 
 
 class Vehicle:
-    """One vehicle's behaviour; :meth:`run` is its SimPy process."""
+    """One vehicle's behaviour; :meth:`run` is its SimPy process.
+
+    ``rnd`` is the vehicle's own counter-based stream: :mod:`simulators.lockstep` replays
+    the same behaviour for all vehicles at once with the numpy twin of the stream.
+    """
 
     def __init__(
         self,
         index: int,
-        rnd: random.Random,
+        rnd: Draws,
         shift: ShiftPattern,
         planner: RoutePlanner,
         log: PhaseLog,

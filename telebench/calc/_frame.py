@@ -20,6 +20,7 @@ import polars as pl
 from telebench.errors import SchemaError
 
 __all__ = [
+    "COURSE",
     "EARTH_RADIUS_M",
     "IDENT",
     "IGNITION",
@@ -44,6 +45,7 @@ TS: Final = "timestamp"
 LAT: Final = "position.latitude"
 LON: Final = "position.longitude"
 SPEED: Final = "position.speed"
+COURSE: Final = "position.direction"
 VALID: Final = "position.valid"
 IGNITION: Final = "engine.ignition.status"
 MOVEMENT: Final = "movement.status"

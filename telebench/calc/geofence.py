@@ -9,9 +9,10 @@
    run with fewer than ``min_fixes`` inside fixes dropped.
 3. Crossings: a segment between two consecutive fixes, both outside a fence, that intersects
    it is a visit with zero fixes (``crossing`` true): sparse fixes do not skip a fence.
-4. Enter/exit times are interpolated where the segment meets the fence boundary; then an
-   exit shorter than ``min_dwell`` s is bridged and a visit shorter than ``min_dwell`` s
-   dropped (a road grazing a fence's edge makes neither an exit nor a visit).
+4. Enter/exit times are interpolated where the segment meets the fence boundary
+   (:func:`time_along`: linear, unless the speeds at its ends say the vehicle stood for part
+   of it); then an exit shorter than ``min_dwell`` s is bridged and a visit shorter than
+   ``min_dwell`` s dropped (a road grazing a fence's edge makes neither an exit nor a visit).
 
 Examples
 --------
@@ -37,7 +38,9 @@ import numpy.typing as npt
 import polars as pl
 import shapely
 
+from telebench.calc._curve import hermite_crossing_times
 from telebench.calc._frame import (
+    COURSE,
     IDENT,
     LAT,
     LON,
@@ -56,7 +59,9 @@ from telebench.calc.selectors import Selector
 _M_PER_DEG: Final = 111_195.0
 _STAY_STEP_M: Final = 30.0  # 5 sigma of the step between two noisy fixes of a parked vehicle
 
-__all__ = ["Geofences", "InGeofence", "geofence_events", "geofence_visits", "settle"]
+__all__ = [
+    "Geofences", "InGeofence", "geofence_events", "geofence_visits", "settle", "time_along",
+]  # fmt: skip
 
 
 def _load(messages: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
@@ -65,7 +70,7 @@ def _load(messages: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     lat, lon, valid = pl.col(LAT), pl.col(LON), pl.col(VALID)
     fix = lat.is_not_null() & lon.is_not_null() & valid.fill_null(True).cast(pl.Boolean)
     return (
-        prepare(messages, [LAT, LON], optional=[SPEED, VALID], where=fix)
+        prepare(messages, [LAT, LON], optional=[SPEED, VALID, COURSE], where=fix)
         .select(
             IDENT,
             ROW,
@@ -73,6 +78,7 @@ def _load(messages: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
             lon.cast(pl.Float64),
             lat.cast(pl.Float64),
             pl.col(SPEED).cast(pl.Float64).alias("_spd"),
+            pl.col(COURSE).cast(pl.Float64).alias("_dir"),
             new_device().cast(pl.Int64).cum_sum().alias("_id"),
         )
         .pipe(collect)
@@ -120,6 +126,81 @@ def settle(
     return out[0], out[1]
 
 
+def time_along(
+    ts: npt.NDArray[np.float64],
+    speed: npt.NDArray[np.float64],
+    metres: npt.NDArray[np.float64],
+    frac: npt.NDArray[np.float64],
+    still_speed: float,
+) -> npt.NDArray[np.float64]:
+    """Device time at ``frac`` (0..1) of the way along segments from fix ``a`` to fix ``b``.
+
+    ``ts`` and ``speed`` (km/h) are ``(2, n)``: the segments' start and end fixes; ``metres``
+    their lengths. Linear in time, unless the speeds say the vehicle stood for part of it:
+
+    - departure (still at ``a``, moving at ``b``): it drove the segment last, at ``b``'s
+      speed (a vehicle leaving a parking spot after hours does not creep out all night);
+    - arrival (moving, then still): it drove the segment first, at ``a``'s speed;
+    - moving at both ends, but the segment took more than twice as long as its length at
+      the slower speed (a stop or a gap in fixes between them): timed from the nearer end.
+
+    >>> ts = np.array([[0.0, 0.0, 0.0], [100.0, 100.0, 100.0]])
+    >>> kmh = np.array([[36.0, 0.0, 36.0], [36.0, 36.0, 0.0]])
+    >>> time_along(ts, kmh, np.array([1000.0, 200, 200]), np.full(3, 0.5), 2.0).tolist()
+    [50.0, 90.0, 10.0]
+    """
+    ta, tb = ts[0], ts[1]
+    span = tb - ta
+    linear = ta + frac * span
+    va, vb = speed[0] / 3.6, speed[1] / 3.6  # m/s; NaN (unknown) compares False below
+    still = still_speed / 3.6
+    with np.errstate(divide="ignore", invalid="ignore"):
+        after_a = ta + frac * metres / va
+        before_b = tb - (1.0 - frac) * metres / vb
+        stood = (va > still) & (vb > still) & (metres < 0.5 * np.minimum(va, vb) * span)
+    departs = (va <= still) & (vb > still)
+    arrives = (va > still) & (vb <= still)
+    from_b = departs | (stood & (frac >= 0.5))
+    from_a = arrives | (stood & (frac < 0.5))
+    out = np.where(from_b, before_b, np.where(from_a, after_a, linear))
+    return np.asarray(np.clip(out, ta, tb), dtype=np.float64)
+
+
+def _segment_times(
+    rows: pl.DataFrame,
+    lon: npt.NDArray[np.float64],
+    lat: npt.NDArray[np.float64],
+    b: npt.NDArray[np.int64],
+    frac: npt.NDArray[np.float64],
+    still_speed: float | None,
+    curve: tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_]] | None = None,
+) -> npt.NDArray[np.float64]:
+    """:func:`time_along` the segments from row ``b - 1`` to row ``b`` (linear when
+    ``still_speed`` is None). With ``curve`` (each segment's fence and whether it enters
+    it), a steady drive is timed where its curved path crosses the edge (:mod:`._curve`)."""
+    ts: npt.NDArray[np.float64] = rows.get_column(TS).to_numpy()
+    a = b - 1
+    if still_speed is None:
+        return ts[a] + frac * (ts[b] - ts[a])
+    spd = rows.get_column("_spd").fill_null(np.nan).to_numpy()
+    kx = _M_PER_DEG * np.cos(np.radians(lat[b]))
+    metres = np.hypot((lon[b] - lon[a]) * kx, (lat[b] - lat[a]) * _M_PER_DEG)
+    pair = (np.stack([ts[a], ts[b]]), np.stack([spd[a], spd[b]]))
+    out = time_along(*pair, metres, frac, still_speed)
+    if curve is not None and b.size:
+        moving = (pair[1] > still_speed).all(axis=0)
+        steady = moving & (metres * 7.2 >= np.minimum(*pair[1]) * (ts[b] - ts[a]))
+        pick = np.flatnonzero(steady)
+        course = rows.get_column("_dir").fill_null(np.nan).to_numpy()
+        bent = hermite_crossing_times(
+            np.stack([lon[a[pick]], lon[b[pick]]]), np.stack([lat[a[pick]], lat[b[pick]]]),
+            pair[0][:, pick], pair[1][:, pick], np.stack([course[a[pick]], course[b[pick]]]),
+            curve[0][pick], curve[1][pick],
+        )  # fmt: skip
+        out[pick] = np.where(np.isfinite(bent), bent, out[pick])
+    return out
+
+
 def geofence_visits(
     messages: pl.DataFrame | pl.LazyFrame,
     fences: Geofences,
@@ -134,8 +215,9 @@ def geofence_visits(
 
     ``still_speed`` (km/h): consecutive fixes at or below it are tested at their mean
     position (:func:`settle`: no flapping while parked by an edge); None tests every fix
-    where it is. ``min_dwell`` (s): an exit or a visit shorter than this does not count (a
-    road grazing a fence's edge); 0 keeps every one."""
+    where it is; it also tells which fixes stood when timing a crossing (:func:`time_along`).
+    ``min_dwell`` (s): an exit or a visit shorter than this does not count (a road grazing a
+    fence's edge); 0 keeps every one."""
     rows = _load(messages)
     lon, lat = settle(rows, still_speed)
     grid = Grid(fences)
@@ -143,10 +225,11 @@ def geofence_visits(
     p, f = grid.inside(lon, lat, cells)
     inside = pl.DataFrame({"p": p, "f": f})
     visits = _runs(rows, inside, min_fixes)
-    out = [_interpolate(rows, lon, lat, visits, fences)]
+    out = [_interpolate(rows, lon, lat, visits, fences, still_speed)]
     if crossings and len(fences.names):
         r, f, lo, hi = grid.crossings(lon, lat, rows.get_column("_id").to_numpy(), inside, cells)
-        out.append(_crossing_visits(rows, pl.DataFrame({"_r": r, "f": f, "_lo": lo, "_hi": hi})))
+        cr = pl.DataFrame({"_r": r, "f": f, "_lo": lo, "_hi": hi})
+        out.append(_crossing_visits(rows, lon, lat, cr, still_speed))
     names = pl.Series(fences.names, dtype=pl.String)
     return (
         _debounce(pl.concat(out), min_dwell)
@@ -226,6 +309,7 @@ def _interpolate(
     lat: npt.NDArray[np.float64],
     v: pl.DataFrame,
     fences: Geofences,
+    still_speed: float | None,
 ) -> pl.DataFrame:
     """Begin/end of visits where the entering/leaving segment crosses the fence boundary."""
     ts, ids = rows.get_column(TS).to_numpy(), rows.get_column("_id").to_numpy()
@@ -237,10 +321,15 @@ def _interpolate(
     edges = shapely.boundary(fences.geoms)
     a = np.flatnonzero(has_prev)
     _, hi = segment_fracs(lon[r0[a] - 1], lat[r0[a] - 1], lon[r0[a]], lat[r0[a]], edges[f[a]])
-    begin[a] = ts[r0[a] - 1] + np.nan_to_num(hi, nan=1.0) * (ts[r0[a]] - ts[r0[a] - 1])
+    geoms = fences.geoms
+    enter = (geoms[f[a]], np.ones(a.size, dtype=bool))
+    begin[a] = _segment_times(rows, lon, lat, r0[a], np.nan_to_num(hi, nan=1.0), still_speed, enter)
     z = np.flatnonzero(has_next)
     lo, _ = segment_fracs(lon[r1[z]], lat[r1[z]], lon[r1[z] + 1], lat[r1[z] + 1], edges[f[z]])
-    end[z] = ts[r1[z]] + np.nan_to_num(lo, nan=0.0) * (ts[r1[z] + 1] - ts[r1[z]])
+    leave = (geoms[f[z]], np.zeros(z.size, dtype=bool))
+    end[z] = _segment_times(
+        rows, lon, lat, r1[z] + 1, np.nan_to_num(lo, nan=0.0), still_speed, leave
+    )
     return pl.DataFrame(
         {
             IDENT: rows.get_column(IDENT).gather(r0),
@@ -255,16 +344,22 @@ def _interpolate(
     )
 
 
-def _crossing_visits(rows: pl.DataFrame, cr: pl.DataFrame) -> pl.DataFrame:
-    ts = rows.get_column(TS).to_numpy()
+def _crossing_visits(
+    rows: pl.DataFrame,
+    lon: npt.NDArray[np.float64],
+    lat: npt.NDArray[np.float64],
+    cr: pl.DataFrame,
+    still_speed: float | None,
+) -> pl.DataFrame:
     r = cr.get_column("_r").to_numpy()
-    dt = ts[r] - ts[r - 1]
     return pl.DataFrame(
         {
             IDENT: rows.get_column(IDENT).gather(r),
             "f": cr.get_column("f").to_numpy(),
-            "begin": ts[r - 1] + cr.get_column("_lo").to_numpy() * dt,
-            "end": ts[r - 1] + cr.get_column("_hi").to_numpy() * dt,
+            "begin": _segment_times(
+                rows, lon, lat, r, cr.get_column("_lo").to_numpy(), still_speed
+            ),
+            "end": _segment_times(rows, lon, lat, r, cr.get_column("_hi").to_numpy(), still_speed),
             "active": np.zeros(len(r), dtype=bool),
             "ended_by": np.full(len(r), "exit"),
             "fixes": np.zeros(len(r), dtype=np.int64),

@@ -23,7 +23,10 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +41,7 @@ from telebench.errors import ConfigError
 __all__ = ["parkings", "stops", "trips"]
 
 _M_PER_DEG = 111_195.0
+_SPLIT_ROWS: Final = 1_000_000  # below this, one thread: splitting costs more than it saves
 
 
 def trips(
@@ -116,8 +120,27 @@ def stops(
         .select(IDENT, ROW, NEW, TS, LAT, LON)
         .pipe(collect)
     )
-    covered, step = _covered(rows, max_diameter, min_duration)
+    covered, step = _covered_in_parts(rows, max_diameter, min_duration)
     return _stays(rows, covered, step, max_diameter).lazy()
+
+
+def _covered_in_parts(
+    rows: pl.DataFrame, diameter: float, duration: float, parts: int | None = None
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+    """:func:`_covered` on blocks of whole devices, one thread per core (``parts``): windows
+    never span two devices, and numpy releases the GIL in the array passes that take the time.
+    """
+    if parts is None:
+        parts = min(os.cpu_count() or 1, rows.height // _SPLIT_ROWS)
+    if parts < 2:
+        return _covered(rows, diameter, duration)
+    firsts = np.flatnonzero(rows.get_column(NEW).to_numpy())
+    near = np.searchsorted(firsts, np.arange(1, parts) * rows.height // parts)
+    bounds = [0, *np.unique(firsts[np.minimum(near, firsts.size - 1)]).tolist(), rows.height]
+    blocks = [rows.slice(a, b - a) for a, b in itertools.pairwise(bounds) if b > a]
+    with ThreadPoolExecutor(len(blocks), thread_name_prefix="stops") as pool:
+        done = list(pool.map(lambda block: _covered(block, diameter, duration), blocks))
+    return np.concatenate([c for c, _ in done]), np.concatenate([s for _, s in done])
 
 
 def _diag(lat0: pl.Expr, lat1: pl.Expr, lon0: pl.Expr, lon1: pl.Expr) -> pl.Expr:
@@ -182,15 +205,15 @@ def _covered(
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
     """Rows inside some qualifying window (a window of >= duration s fitting the box), and
     each row's step (km) from the row before."""
-    # One global time key, devices far apart on it, so one binary search finds every
-    # window start and windows never span two devices.
+    # One global time key, devices far apart on it (device k's times shifted by k * span,
+    # more than its whole range plus the duration), so one binary search finds every window
+    # start and a window start is never in an earlier device's rows.
     ts = rows.get_column(TS).to_numpy()
     new = rows.get_column(NEW).to_numpy()
-    t0 = float(ts.min()) if ts.size else 0.0
-    span = int(float(ts.max()) - t0 if ts.size else 0) + int(duration) + 1
-    tn = np.cumsum(new, dtype=np.int64)
-    tn *= span * 1000
-    tn += ((ts - t0) * 1000.0).astype(np.int64)  # >= 0, so truncation is floor
+    span = (float(ts.max() - ts.min()) if ts.size else 0.0) + duration + 1.0
+    key = np.cumsum(new, dtype=np.int64).astype(np.float64)
+    key *= span
+    key += ts  # exact: shifts stay far below 2**53 ulps of a UNIX time
     lat, lon = (rows.get_column(c).cast(pl.Float64).to_numpy() for c in (LAT, LON))
     step = step_km(lat, lon)  # fixes only (no NaN) but the first row's
     step[:1] = 0.0
@@ -201,12 +224,11 @@ def _covered(
     # shorter than the duration.
     n_long = np.cumsum(step > reach)
     q = np.flatnonzero(step <= reach)
-    # Each row's device's first row: rows come grouped by device (a repeat, not a scan).
-    firsts = np.flatnonzero(new)
-    start = np.repeat(firsts, np.diff(np.append(firsts, rows.height)))
-    j = np.searchsorted(tn, tn[q] - int(duration * 1000), side="left")
-    # Include the fix just before the window: a stay reported once an hour still spans it.
-    jp = np.maximum(j - 1, start[q])
+    j = np.searchsorted(key, key[q] - duration, side="left")
+    # Include the fix just before the window (a stay reported once an hour still spans it),
+    # unless the window starts at its device's first row.
+    jp = j - 1
+    jp += new[j]
     fit = (n_long[q] == n_long[jp]) & (ts[q] - ts[jp] >= duration)
     cand, jp = q[fit], jp[fit]
     # Exact shortcut: a track no longer than the diameter fits in it (triangle inequality);

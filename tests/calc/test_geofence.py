@@ -124,3 +124,30 @@ def test_messages_without_position_do_not_split_a_visit() -> None:
     ]
     with pytest.raises(ConfigError, match="finite"):
         circle(float("nan"), 0.0, 100.0)
+
+
+def test_a_departure_after_a_long_stay_is_timed_by_the_moving_fix() -> None:
+    # Parked 55 m west of the square for an hour (one fix at the start), then a fix 55 m
+    # inside at 3,600 s driving 36 km/h: the vehicle entered ~5.5 s before that fix, not
+    # half-way through the hour. A fix without speed keeps the linear time.
+    fences = Geofences.from_shapes({"sq": SQUARE})
+    msgs = _msgs([-0.0005, 0.0005], dt=3600).with_columns(pl.Series("position.speed", [0.0, 36.0]))
+    begin = geofence_visits(msgs, fences, min_dwell=0).collect().item(0, "begin")
+    assert begin == pytest.approx(3600 - 55.6 / 10, abs=0.1)
+    linear = geofence_visits(msgs.drop("position.speed"), fences, min_dwell=0).collect()
+    assert linear.item(0, "begin") == pytest.approx(1800.0)
+    assert geofence_visits(msgs, fences, min_dwell=0, still_speed=None).collect().item(
+        0, "begin"
+    ) == pytest.approx(1800.0)
+
+
+def test_time_along_arrival_and_a_stop_between_moving_fixes() -> None:
+    from telebench.calc.geofence import time_along
+
+    ts = np.array([[0.0, 0.0, 0.0], [600.0, 600.0, 60.0]])
+    kmh = np.array([[36.0, 36.0, 36.0], [0.0, 36.0, 36.0]])
+    metres = np.array([500.0, 500.0, 600.0])
+    got = time_along(ts, kmh, metres, np.array([0.2, 0.8, 0.5]), 2.0)
+    # arrival: 100 m at 10 m/s; a stop between (500 m in 600 s at 10 m/s): 100 m before the
+    # end; a steady drive (600 m in 60 s): linear.
+    assert got.tolist() == pytest.approx([10.0, 590.0, 30.0])

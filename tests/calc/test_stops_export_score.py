@@ -97,3 +97,23 @@ def test_dense_noisy_stay_uses_the_exact_box() -> None:
     assert row["begin"] == 0.0
     assert 599.0 <= row["end"] <= 605.0
     assert row["diameter"] <= 60.0
+
+
+def test_stops_split_over_threads_by_device_match_one_pass() -> None:
+    import importlib
+
+    from telebench.calc._frame import LAT, LON, collect, prepare
+
+    trips_module = importlib.import_module("telebench.calc.trips")
+    fleet = pl.concat(
+        [_drive().with_columns(ident=pl.lit(f"v{k}"), timestamp=pl.col("timestamp") + k)
+         for k in range(7)]
+    ).drop("engine.ignition.status")  # fmt: skip
+    rows = prepare(fleet, [LAT, LON]).pipe(collect)
+    one, one_step = trips_module._covered(rows, 50.0, 300.0)
+    for parts in (2, 3, 20):
+        split, step = trips_module._covered_in_parts(rows, 50.0, 300.0, parts=parts)
+        assert np.array_equal(split, one)
+        new = rows.get_column("_new").to_numpy()
+        assert np.array_equal(step[~new], one_step[~new])  # a device's first step is unused
+    assert one.sum() > 0

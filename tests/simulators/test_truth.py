@@ -26,7 +26,7 @@ def num(value: object) -> float:
 
 @pytest.fixture(scope="module")
 def fleet() -> Fleet:
-    f = Fleet(Scenario(devices=6, duration=HOURS * 3600), seed=11)
+    f = Fleet(Scenario(devices=6, duration=HOURS * 3600), seed=16)
     f.advance(f.start_time + HOURS * 3600)
     return f
 

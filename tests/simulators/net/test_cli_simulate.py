@@ -58,3 +58,12 @@ def test_dry_mode_writes_parquet_with_workers(tmp_path: Path) -> None:
     written = pl.scan_parquet(tmp_path / "fleet" / "messages").select(pl.len()).collect().item()
     assert written > 0
     assert result.output.startswith(f"{written:,} messages of 3 vehicles")
+    assert (tmp_path / "fleet" / "trips.parquet").is_file()  # the ground truth, by default
+
+
+def test_dry_mode_without_truth_writes_the_messages_alone(tmp_path: Path) -> None:
+    args = ["-n", "3", "-d", "30m", "--dry", str(tmp_path / "fleet"), "--no-truth"]
+    result = CliRunner().invoke(simulate_command, args)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "fleet").iterdir()) == ["messages"]
+    assert pl.scan_parquet(tmp_path / "fleet" / "messages").select(pl.len()).collect().item() > 0
