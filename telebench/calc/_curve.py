@@ -49,8 +49,10 @@ def hermite_crossing_times(
 ) -> F64:
     """Times the curves through fix pairs (index 0 and 1 along the first axis of each
     ``(2, n)`` array: positions in degrees, times, speed in km/h, course in degrees) first
-    cross into (``entering``) or out of their fence; NaN where a curve does not (a fix
-    without speed or course, or a bend the curve misses): keep the chord's time there.
+    cross into (``entering``) or out of their fence; NaN where the chord's time should stay:
+    a fix without speed or course, a straight drive (both courses within 10 degrees of the
+    chord), a drive that was not steady (speed x time at either fix not 0.7-1.6 times the
+    chord: the vehicle slowed, stopped or turned back), or a curve that never crosses.
 
     >>> import shapely
     >>> fence = shapely.box(-1.0, 0.0, 1.0, 1.0)  # the half-plane y > 0, near the origin

@@ -188,9 +188,7 @@ def _segment_times(
     pair = (np.stack([ts[a], ts[b]]), np.stack([spd[a], spd[b]]))
     out = time_along(*pair, metres, frac, still_speed)
     if curve is not None and b.size:
-        moving = (pair[1] > still_speed).all(axis=0)
-        steady = moving & (metres * 7.2 >= np.minimum(*pair[1]) * (ts[b] - ts[a]))
-        pick = np.flatnonzero(steady)
+        pick = np.flatnonzero((pair[1] > still_speed).all(axis=0))  # moving at both ends
         course = rows.get_column("_dir").fill_null(np.nan).to_numpy()
         bent = hermite_crossing_times(
             np.stack([lon[a[pick]], lon[b[pick]]]), np.stack([lat[a[pick]], lat[b[pick]]]),
