@@ -1,7 +1,12 @@
-"""Where a moving vehicle crossed a fence's edge between two fixes, along a curved path.
+"""When a vehicle crossed a fence's edge between two fixes: what the fixes' speeds and
+courses say about the path between them (:func:`segment_times`).
 
-Fixes are taken when the heading turns (Teltonika's angle rule, and most trackers' like
-it), so between two fixes the road bends; the straight chord between them cuts the bend.
+A vehicle that stood at one end of a segment, or between its fixes, drove it at the
+reported speed from its moving end (:func:`time_along`).
+
+On a steady drive the straight chord between two fixes misleads round a bend. Fixes are
+taken when the heading turns (Teltonika's angle rule, and most trackers' like it), so
+between two fixes the road bends, and the chord cuts the bend.
 A road bulging out of a fence and back is then timed short (and one bending in, long) by a
 second or two, which decides whether a brief exit counts. With the speed and course each
 fix reports, the path between them is a cubic Hermite curve in time (position and
@@ -14,11 +19,13 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 import shapely
 
+from telebench.calc._frame import TS
 from telebench.calc._grid import segment_fracs
 
-__all__ = ["hermite_crossing_times"]
+__all__ = ["hermite_crossing_times", "segment_times", "time_along"]
 
 _M_PER_DEG: Final = 111_195.0
 _SAMPLES: Final = 16  # points along each curve; a straight chord refines between two
@@ -111,4 +118,78 @@ def hermite_crossing_times(
     frac = np.nan_to_num(frac, nan=0.5)  # GEOS missed a grazing touch: the middle
     t = ts[0][rows] + (s[j - 1] + frac * (s[j] - s[j - 1])) * span[rows]
     out[idx[rows]] = t
+    return out
+
+
+def time_along(
+    ts: npt.NDArray[np.float64],
+    speed: npt.NDArray[np.float64],
+    metres: npt.NDArray[np.float64],
+    frac: npt.NDArray[np.float64],
+    still_speed: float,
+) -> npt.NDArray[np.float64]:
+    """Device time at ``frac`` (0..1) of the way along segments from fix ``a`` to fix ``b``.
+
+    ``ts`` and ``speed`` (km/h) are ``(2, n)``: the segments' start and end fixes; ``metres``
+    their lengths. Linear in time, unless the speeds say the vehicle stood for part of it:
+
+    - departure (still at ``a``, moving at ``b``): it drove the segment last, at ``b``'s
+      speed (a vehicle leaving a parking spot after hours does not creep out all night);
+    - arrival (moving, then still): it drove the segment first, at ``a``'s speed;
+    - moving at both ends, but the segment took more than twice as long as its length at
+      the slower speed (a stop or a gap in fixes between them): timed from the nearer end.
+
+    >>> ts = np.array([[0.0, 0.0, 0.0], [100.0, 100.0, 100.0]])
+    >>> kmh = np.array([[36.0, 0.0, 36.0], [36.0, 36.0, 0.0]])
+    >>> time_along(ts, kmh, np.array([1000.0, 200, 200]), np.full(3, 0.5), 2.0).tolist()
+    [50.0, 90.0, 10.0]
+    """
+    ta, tb = ts[0], ts[1]
+    span = tb - ta
+    linear = ta + frac * span
+    va, vb = speed[0] / 3.6, speed[1] / 3.6  # m/s; NaN (unknown) compares False below
+    still = still_speed / 3.6
+    with np.errstate(divide="ignore", invalid="ignore"):
+        after_a = ta + frac * metres / va
+        before_b = tb - (1.0 - frac) * metres / vb
+        stood = (va > still) & (vb > still) & (metres < 0.5 * np.minimum(va, vb) * span)
+    departs = (va <= still) & (vb > still)
+    arrives = (va > still) & (vb <= still)
+    from_b = departs | (stood & (frac >= 0.5))
+    from_a = arrives | (stood & (frac < 0.5))
+    out = np.where(from_b, before_b, np.where(from_a, after_a, linear))
+    return np.asarray(np.clip(out, ta, tb), dtype=np.float64)
+
+
+def segment_times(
+    rows: pl.DataFrame,
+    lon: npt.NDArray[np.float64],
+    lat: npt.NDArray[np.float64],
+    b: npt.NDArray[np.int64],
+    frac: npt.NDArray[np.float64],
+    still_speed: float | None,
+    curve: tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_]] | None = None,
+) -> npt.NDArray[np.float64]:
+    """:func:`time_along` the segments from row ``b - 1`` to row ``b`` of ``rows`` (linear
+    when ``still_speed`` is None). With ``curve`` (each segment's fence and whether it
+    enters it), a drive round a bend is timed where its curved path crosses the edge
+    (:func:`hermite_crossing_times`)."""
+    ts: npt.NDArray[np.float64] = rows.get_column(TS).to_numpy()
+    a = b - 1
+    if still_speed is None:
+        return ts[a] + frac * (ts[b] - ts[a])
+    spd = rows.get_column("_spd").fill_null(np.nan).to_numpy()
+    kx = _M_PER_DEG * np.cos(np.radians(lat[b]))
+    metres = np.hypot((lon[b] - lon[a]) * kx, (lat[b] - lat[a]) * _M_PER_DEG)
+    pair = (np.stack([ts[a], ts[b]]), np.stack([spd[a], spd[b]]))
+    out = time_along(*pair, metres, frac, still_speed)
+    if curve is not None and b.size:
+        pick = np.flatnonzero((pair[1] > still_speed).all(axis=0))  # moving at both ends
+        course = rows.get_column("_dir").fill_null(np.nan).to_numpy()
+        bent = hermite_crossing_times(
+            np.stack([lon[a[pick]], lon[b[pick]]]), np.stack([lat[a[pick]], lat[b[pick]]]),
+            pair[0][:, pick], pair[1][:, pick], np.stack([course[a[pick]], course[b[pick]]]),
+            curve[0][pick], curve[1][pick],
+        )  # fmt: skip
+        out[pick] = np.where(np.isfinite(bent), bent, out[pick])
     return out

@@ -38,7 +38,7 @@ import numpy.typing as npt
 import polars as pl
 import shapely
 
-from telebench.calc._curve import hermite_crossing_times
+from telebench.calc._curve import segment_times, time_along
 from telebench.calc._frame import (
     COURSE,
     IDENT,
@@ -124,79 +124,6 @@ def settle(
         w[idx] = np.repeat(mean, counts)
         out.append(w)
     return out[0], out[1]
-
-
-def time_along(
-    ts: npt.NDArray[np.float64],
-    speed: npt.NDArray[np.float64],
-    metres: npt.NDArray[np.float64],
-    frac: npt.NDArray[np.float64],
-    still_speed: float,
-) -> npt.NDArray[np.float64]:
-    """Device time at ``frac`` (0..1) of the way along segments from fix ``a`` to fix ``b``.
-
-    ``ts`` and ``speed`` (km/h) are ``(2, n)``: the segments' start and end fixes; ``metres``
-    their lengths. Linear in time, unless the speeds say the vehicle stood for part of it:
-
-    - departure (still at ``a``, moving at ``b``): it drove the segment last, at ``b``'s
-      speed (a vehicle leaving a parking spot after hours does not creep out all night);
-    - arrival (moving, then still): it drove the segment first, at ``a``'s speed;
-    - moving at both ends, but the segment took more than twice as long as its length at
-      the slower speed (a stop or a gap in fixes between them): timed from the nearer end.
-
-    >>> ts = np.array([[0.0, 0.0, 0.0], [100.0, 100.0, 100.0]])
-    >>> kmh = np.array([[36.0, 0.0, 36.0], [36.0, 36.0, 0.0]])
-    >>> time_along(ts, kmh, np.array([1000.0, 200, 200]), np.full(3, 0.5), 2.0).tolist()
-    [50.0, 90.0, 10.0]
-    """
-    ta, tb = ts[0], ts[1]
-    span = tb - ta
-    linear = ta + frac * span
-    va, vb = speed[0] / 3.6, speed[1] / 3.6  # m/s; NaN (unknown) compares False below
-    still = still_speed / 3.6
-    with np.errstate(divide="ignore", invalid="ignore"):
-        after_a = ta + frac * metres / va
-        before_b = tb - (1.0 - frac) * metres / vb
-        stood = (va > still) & (vb > still) & (metres < 0.5 * np.minimum(va, vb) * span)
-    departs = (va <= still) & (vb > still)
-    arrives = (va > still) & (vb <= still)
-    from_b = departs | (stood & (frac >= 0.5))
-    from_a = arrives | (stood & (frac < 0.5))
-    out = np.where(from_b, before_b, np.where(from_a, after_a, linear))
-    return np.asarray(np.clip(out, ta, tb), dtype=np.float64)
-
-
-def _segment_times(
-    rows: pl.DataFrame,
-    lon: npt.NDArray[np.float64],
-    lat: npt.NDArray[np.float64],
-    b: npt.NDArray[np.int64],
-    frac: npt.NDArray[np.float64],
-    still_speed: float | None,
-    curve: tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_]] | None = None,
-) -> npt.NDArray[np.float64]:
-    """:func:`time_along` the segments from row ``b - 1`` to row ``b`` (linear when
-    ``still_speed`` is None). With ``curve`` (each segment's fence and whether it enters
-    it), a steady drive is timed where its curved path crosses the edge (:mod:`._curve`)."""
-    ts: npt.NDArray[np.float64] = rows.get_column(TS).to_numpy()
-    a = b - 1
-    if still_speed is None:
-        return ts[a] + frac * (ts[b] - ts[a])
-    spd = rows.get_column("_spd").fill_null(np.nan).to_numpy()
-    kx = _M_PER_DEG * np.cos(np.radians(lat[b]))
-    metres = np.hypot((lon[b] - lon[a]) * kx, (lat[b] - lat[a]) * _M_PER_DEG)
-    pair = (np.stack([ts[a], ts[b]]), np.stack([spd[a], spd[b]]))
-    out = time_along(*pair, metres, frac, still_speed)
-    if curve is not None and b.size:
-        pick = np.flatnonzero((pair[1] > still_speed).all(axis=0))  # moving at both ends
-        course = rows.get_column("_dir").fill_null(np.nan).to_numpy()
-        bent = hermite_crossing_times(
-            np.stack([lon[a[pick]], lon[b[pick]]]), np.stack([lat[a[pick]], lat[b[pick]]]),
-            pair[0][:, pick], pair[1][:, pick], np.stack([course[a[pick]], course[b[pick]]]),
-            curve[0][pick], curve[1][pick],
-        )  # fmt: skip
-        out[pick] = np.where(np.isfinite(bent), bent, out[pick])
-    return out
 
 
 def geofence_visits(
@@ -321,11 +248,11 @@ def _interpolate(
     _, hi = segment_fracs(lon[r0[a] - 1], lat[r0[a] - 1], lon[r0[a]], lat[r0[a]], edges[f[a]])
     geoms = fences.geoms
     enter = (geoms[f[a]], np.ones(a.size, dtype=bool))
-    begin[a] = _segment_times(rows, lon, lat, r0[a], np.nan_to_num(hi, nan=1.0), still_speed, enter)
+    begin[a] = segment_times(rows, lon, lat, r0[a], np.nan_to_num(hi, nan=1.0), still_speed, enter)
     z = np.flatnonzero(has_next)
     lo, _ = segment_fracs(lon[r1[z]], lat[r1[z]], lon[r1[z] + 1], lat[r1[z] + 1], edges[f[z]])
     leave = (geoms[f[z]], np.zeros(z.size, dtype=bool))
-    end[z] = _segment_times(
+    end[z] = segment_times(
         rows, lon, lat, r1[z] + 1, np.nan_to_num(lo, nan=0.0), still_speed, leave
     )
     return pl.DataFrame(
@@ -354,10 +281,8 @@ def _crossing_visits(
         {
             IDENT: rows.get_column(IDENT).gather(r),
             "f": cr.get_column("f").to_numpy(),
-            "begin": _segment_times(
-                rows, lon, lat, r, cr.get_column("_lo").to_numpy(), still_speed
-            ),
-            "end": _segment_times(rows, lon, lat, r, cr.get_column("_hi").to_numpy(), still_speed),
+            "begin": segment_times(rows, lon, lat, r, cr.get_column("_lo").to_numpy(), still_speed),
+            "end": segment_times(rows, lon, lat, r, cr.get_column("_hi").to_numpy(), still_speed),
             "active": np.zeros(len(r), dtype=bool),
             "ended_by": np.full(len(r), "exit"),
             "fixes": np.zeros(len(r), dtype=np.int64),
