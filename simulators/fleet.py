@@ -247,8 +247,7 @@ class Fleet:
         """The first half of :meth:`advance_columns`: the records' true state, by time.
 
         Returns the batch and where its records are in (vehicle, time) order; pass both
-        to :meth:`observe_records`, in the order they were made (that half can run on
-        another thread, overlapping the next call of this one).
+        to :meth:`observe_records`, in the order they were made.
         """
         t_sim = min(int(np.floor(until - self.start_time)), self.duration)
         if t_sim <= self._now:

@@ -15,7 +15,7 @@ velocity at both ends): it follows the bend, and its parameter is the time.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +25,7 @@ import shapely
 from telebench.calc._frame import TS
 from telebench.calc._grid import segment_fracs
 
-__all__ = ["hermite_crossing_times", "segment_times", "time_along"]
+__all__ = ["Fixes", "hermite_crossing_times", "segment_times", "time_along"]
 
 _M_PER_DEG: Final = 111_195.0
 _SAMPLES: Final = 16  # points along each curve; a straight chord refines between two
@@ -161,34 +161,53 @@ def time_along(
     return np.asarray(np.clip(out, ta, tb), dtype=np.float64)
 
 
+class Fixes(NamedTuple):
+    """A device-ordered table's columns as arrays, converted once for every segment lookup:
+    times, positions (degrees), speed (km/h) and course (degrees), NaN where unknown."""
+
+    ts: F64
+    lon: F64
+    lat: F64
+    speed: F64
+    course: F64
+
+    @classmethod
+    def of(cls, rows: pl.DataFrame, lon: F64, lat: F64) -> Fixes:
+        """From ``rows`` with ``_spd``/``_dir`` columns and (settled) ``lon``/``lat``."""
+
+        def floats(name: str) -> F64:
+            out: F64 = rows.get_column(name).cast(pl.Float64).fill_null(np.nan).to_numpy()
+            return out
+
+        return cls(floats(TS), lon, lat, floats("_spd"), floats("_dir"))
+
+
 def segment_times(
-    rows: pl.DataFrame,
-    lon: npt.NDArray[np.float64],
-    lat: npt.NDArray[np.float64],
+    fx: Fixes,
     b: npt.NDArray[np.int64],
-    frac: npt.NDArray[np.float64],
+    frac: F64,
     still_speed: float | None,
     curve: tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_]] | None = None,
-) -> npt.NDArray[np.float64]:
-    """:func:`time_along` the segments from row ``b - 1`` to row ``b`` of ``rows`` (linear
-    when ``still_speed`` is None). With ``curve`` (each segment's fence and whether it
-    enters it), a drive round a bend is timed where its curved path crosses the edge
+) -> F64:
+    """:func:`time_along` the segments from fix ``b - 1`` to fix ``b`` (linear when
+    ``still_speed`` is None). With ``curve`` (each segment's fence and whether it enters
+    it), a drive round a bend is timed where its curved path crosses the edge
     (:func:`hermite_crossing_times`)."""
-    ts: npt.NDArray[np.float64] = rows.get_column(TS).to_numpy()
+    ts, lon, lat = fx.ts, fx.lon, fx.lat
     a = b - 1
     if still_speed is None:
-        return ts[a] + frac * (ts[b] - ts[a])
-    spd = rows.get_column("_spd").fill_null(np.nan).to_numpy()
+        linear: F64 = ts[a] + frac * (ts[b] - ts[a])
+        return linear
     kx = _M_PER_DEG * np.cos(np.radians(lat[b]))
     metres = np.hypot((lon[b] - lon[a]) * kx, (lat[b] - lat[a]) * _M_PER_DEG)
-    pair = (np.stack([ts[a], ts[b]]), np.stack([spd[a], spd[b]]))
+    pair = (np.stack([ts[a], ts[b]]), np.stack([fx.speed[a], fx.speed[b]]))
     out = time_along(*pair, metres, frac, still_speed)
     if curve is not None and b.size:
         pick = np.flatnonzero((pair[1] > still_speed).all(axis=0))  # moving at both ends
-        course = rows.get_column("_dir").fill_null(np.nan).to_numpy()
+        a, b = a[pick], b[pick]
         bent = hermite_crossing_times(
-            np.stack([lon[a[pick]], lon[b[pick]]]), np.stack([lat[a[pick]], lat[b[pick]]]),
-            pair[0][:, pick], pair[1][:, pick], np.stack([course[a[pick]], course[b[pick]]]),
+            np.stack([lon[a], lon[b]]), np.stack([lat[a], lat[b]]), pair[0][:, pick],
+            pair[1][:, pick], np.stack([fx.course[a], fx.course[b]]),
             curve[0][pick], curve[1][pick],
         )  # fmt: skip
         out[pick] = np.where(np.isfinite(bent), bent, out[pick])

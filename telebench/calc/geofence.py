@@ -38,7 +38,7 @@ import numpy.typing as npt
 import polars as pl
 import shapely
 
-from telebench.calc._curve import segment_times, time_along
+from telebench.calc._curve import Fixes, segment_times, time_along
 from telebench.calc._frame import (
     COURSE,
     IDENT,
@@ -150,11 +150,12 @@ def geofence_visits(
     p, f = grid.inside(lon, lat, cells)
     inside = pl.DataFrame({"p": p, "f": f})
     visits = _runs(rows, inside, min_fixes)
-    out = [_interpolate(rows, lon, lat, visits, fences, still_speed)]
+    fx = Fixes.of(rows, lon, lat)
+    out = [_interpolate(rows, fx, visits, fences, still_speed)]
     if crossings and len(fences.names):
         r, f, lo, hi = grid.crossings(lon, lat, rows.get_column("_id").to_numpy(), inside, cells)
         cr = pl.DataFrame({"_r": r, "f": f, "_lo": lo, "_hi": hi})
-        out.append(_crossing_visits(rows, lon, lat, cr, still_speed))
+        out.append(_crossing_visits(rows, fx, cr, still_speed))
     names = pl.Series(fences.names, dtype=pl.String)
     return (
         _debounce(pl.concat(out), min_dwell)
@@ -229,15 +230,10 @@ def _debounce(visits: pl.DataFrame, min_dwell: float) -> pl.DataFrame:
 
 
 def _interpolate(
-    rows: pl.DataFrame,
-    lon: npt.NDArray[np.float64],
-    lat: npt.NDArray[np.float64],
-    v: pl.DataFrame,
-    fences: Geofences,
-    still_speed: float | None,
+    rows: pl.DataFrame, fx: Fixes, v: pl.DataFrame, fences: Geofences, still_speed: float | None
 ) -> pl.DataFrame:
     """Begin/end of visits where the entering/leaving segment crosses the fence boundary."""
-    ts, ids = rows.get_column(TS).to_numpy(), rows.get_column("_id").to_numpy()
+    ts, lon, lat, ids = fx.ts, fx.lon, fx.lat, rows.get_column("_id").to_numpy()
     r0, r1, f = (v.get_column(c).to_numpy().astype(np.int64) for c in ("r0", "r1", "f"))
     n = len(ts)
     has_prev = (r0 > 0) & (ids[np.maximum(r0 - 1, 0)] == ids[r0])
@@ -248,13 +244,11 @@ def _interpolate(
     _, hi = segment_fracs(lon[r0[a] - 1], lat[r0[a] - 1], lon[r0[a]], lat[r0[a]], edges[f[a]])
     geoms = fences.geoms
     enter = (geoms[f[a]], np.ones(a.size, dtype=bool))
-    begin[a] = segment_times(rows, lon, lat, r0[a], np.nan_to_num(hi, nan=1.0), still_speed, enter)
+    begin[a] = segment_times(fx, r0[a], np.nan_to_num(hi, nan=1.0), still_speed, enter)
     z = np.flatnonzero(has_next)
     lo, _ = segment_fracs(lon[r1[z]], lat[r1[z]], lon[r1[z] + 1], lat[r1[z] + 1], edges[f[z]])
     leave = (geoms[f[z]], np.zeros(z.size, dtype=bool))
-    end[z] = segment_times(
-        rows, lon, lat, r1[z] + 1, np.nan_to_num(lo, nan=0.0), still_speed, leave
-    )
+    end[z] = segment_times(fx, r1[z] + 1, np.nan_to_num(lo, nan=0.0), still_speed, leave)
     return pl.DataFrame(
         {
             IDENT: rows.get_column(IDENT).gather(r0),
@@ -270,19 +264,15 @@ def _interpolate(
 
 
 def _crossing_visits(
-    rows: pl.DataFrame,
-    lon: npt.NDArray[np.float64],
-    lat: npt.NDArray[np.float64],
-    cr: pl.DataFrame,
-    still_speed: float | None,
+    rows: pl.DataFrame, fx: Fixes, cr: pl.DataFrame, still_speed: float | None
 ) -> pl.DataFrame:
     r = cr.get_column("_r").to_numpy()
     return pl.DataFrame(
         {
             IDENT: rows.get_column(IDENT).gather(r),
             "f": cr.get_column("f").to_numpy(),
-            "begin": segment_times(rows, lon, lat, r, cr.get_column("_lo").to_numpy(), still_speed),
-            "end": segment_times(rows, lon, lat, r, cr.get_column("_hi").to_numpy(), still_speed),
+            "begin": segment_times(fx, r, cr.get_column("_lo").to_numpy(), still_speed),
+            "end": segment_times(fx, r, cr.get_column("_hi").to_numpy(), still_speed),
             "active": np.zeros(len(r), dtype=bool),
             "ended_by": np.full(len(r), "exit"),
             "fixes": np.zeros(len(r), dtype=np.int64),
