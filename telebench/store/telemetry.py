@@ -48,8 +48,14 @@ _MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
         """,
     ),
 }
+# The whole batch is bound as one JSON array of row objects and unpacked by json_each, so
+# the rows never become Python tuples: SQLite does the work with the GIL released, and the
+# hub's event loop, which shares the process, keeps running meanwhile.
 _UPSERT: Final = (
-    "INSERT INTO telemetry (ident, name, value, timestamp) VALUES (?, ?, ?, ?)"
+    "INSERT INTO telemetry (ident, name, value, timestamp)"
+    " SELECT json_extract(value, '$.ident'), json_extract(value, '$.name'),"
+    " json_extract(value, '$.value'), json_extract(value, '$.timestamp')"
+    " FROM json_each(?) WHERE true"  # WHERE: an upsert after SELECT needs it to parse
     " ON CONFLICT(ident, name) DO UPDATE SET value = excluded.value,"
     " timestamp = excluded.timestamp WHERE excluded.timestamp >= telemetry.timestamp"
 )
@@ -200,7 +206,7 @@ class TelemetryStore(SqliteStore):
         latest = latest_values(frame)
         with self._write():
             before = self._conn.total_changes
-            self._conn.executemany(_UPSERT, latest.iter_rows())
+            self._conn.execute(_UPSERT, (latest.write_json(),))
             return self._conn.total_changes - before
 
     def get(self, ident: str) -> dict[str, tuple[Value, float]]:

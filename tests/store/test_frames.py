@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 
 from telebench.errors import SchemaError
 from telebench.params import PARAMS
-from telebench.store.frames import CORE_SCHEMA, convert, messages_frame, promote, unify
+from telebench.store.frames import (
+    CORE_SCHEMA,
+    _non_null_keys,
+    convert,
+    messages_frame,
+    promote,
+    unify,
+)
 
 CORE_MSG = {
     "ident": "352093081234567",
@@ -207,3 +214,9 @@ def test_large_batches_keep_late_keys_and_types(case: str) -> None:
     values = df[column].to_list()
     assert [v for v in values if v is not None][-len(expected) :] == expected
     assert values[-1] == expected[-1]
+
+
+@given(st.lists(st.sampled_from([b'"', b":", b"null", b"nul", b"x", b'":null', b"\n"])))
+def test_non_null_key_count_is_the_text_count(parts: list[bytes]) -> None:
+    text = b"".join(parts)
+    assert _non_null_keys(text) == text.count(b'":') - text.count(b'":null')

@@ -8,13 +8,24 @@ Codec 8E, the variable-length NX group), each opened by its count.
 
 Decoding is planned per record *shape* (the four group counts): a plan is one cached
 ``struct.Struct`` covering the header, every fixed-width group and the counts, plus
-``itemgetter`` s that pull the ids and raw values out of the unpacked tuple. Records of a
-packet mostly share a shape, so each record first tries the previous record's plan and
-keeps it when the counts it unpacked are the counts it assumes (which proves the layout,
-count by count); otherwise the counts are read one by one and the plan looked up. A
-record thus costs one ``unpack_from``, two ``itemgetter`` calls, one dict and one pass of
-:func:`~telebench.protocols.teltonika.io_elements.put_io`. Encoding mirrors it: one
-``pack`` per record with a struct cached per shape. Errors name the record and field.
+``itemgetter`` s that pull the ids and raw values out of the unpacked tuple. This generic
+path tries the previous record's plan and keeps it when the counts it unpacked are the
+counts it assumes (which proves the layout, count by count); otherwise the counts are read
+one by one and the plan looked up; then one dict and one pass of
+:func:`~telebench.protocols.teltonika.io_elements.put_io`, and N total is checked.
+
+A device sends the same AVL ids in the same order record after record, so the hot path is
+a *compiled* decoder per shape and ids (:mod:`~telebench.protocols.teltonika.compiled`):
+a generated function doing one ``unpack_from``, one ``itemgetter`` compare of N total, the
+counts and every id with the shape's, then building the whole message as ONE dict display
+(header, then each element as its kind's expression). Each record first tries the previous
+record's decoder (a packet's first record: the last decoder of the same ident and codec,
+so one-record packets take the compiled path too); if the shape or ids differ (-1) it
+takes the generic path, which checks everything and then asks the cache for the decoder
+of that shape (compiled on its second sighting). Both paths give equal messages, key
+order included (``compiled=False`` keeps the generic one callable, as the reference).
+Encoding: one ``pack`` per record with a struct cached per shape. Errors name the record
+and field.
 
 Examples
 --------
@@ -29,44 +40,44 @@ True
 
 from __future__ import annotations
 
-import operator
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final, cast
 
 from telebench.errors import LocalProtocolError, MalformedPacketError
 from telebench.model import Message
+from telebench.protocols.teltonika.compiled import (
+    CODEC_8,
+    CODEC_8E,
+    CODEC_16,
+    COUNT_FORMAT,
+    GPS_FORMAT,
+    ID_FORMAT,
+    LAT_LON,
+    PLAN_CACHE_MAX,
+    TOTAL_INDEX,
+    TOTAL_OFFSET,
+    VALUE_FORMAT,
+    WIDTHS,
+    Plan,
+    RecordDecoder,
+    Shape,
+    Truncated,
+    decoder_for,
+    plan_at,
+)
 from telebench.protocols.teltonika.io_elements import put_io, put_variable, split_io
 
 __all__ = ["AVL_CODECS", "CODEC_8", "CODEC_8E", "CODEC_16", "build_avl_data", "parse_avl_data"]
 
 PROTOCOL: Final = "teltonika"
-CODEC_8: Final = 0x08
-CODEC_8E: Final = 0x8E
-CODEC_16: Final = 0x10
 AVL_CODECS: Final = frozenset({CODEC_8, CODEC_8E, CODEC_16})
 
-_LAT_LON: Final = 10_000_000  # registry divisor of position.latitude / longitude
-_GPS: Final = "QBiihHBH"  # timestamp ms, priority, lon, lat, altitude, angle, satellites, speed
-
-# Per codec: record header format (decoding: through N1; encoding: through N total).
-_HEAD_FORMAT: Final = {
-    CODEC_8: ">" + _GPS + "BBB",  # event id, N total, N1
-    CODEC_8E: ">" + _GPS + "HHH",
-    CODEC_16: ">" + _GPS + "HBBB",  # event id, generation type, N total, N1
-}
-_HEAD: Final = {codec: struct.Struct(fmt) for codec, fmt in _HEAD_FORMAT.items()}
 _ENC_HEAD_FORMAT: Final = {  # through N total; each group's count opens the group
-    CODEC_8: ">" + _GPS + "BB",
-    CODEC_8E: ">" + _GPS + "HH",
-    CODEC_16: ">" + _GPS + "HBB",
+    CODEC_8: ">" + GPS_FORMAT + "BB",
+    CODEC_8E: ">" + GPS_FORMAT + "HH",
+    CODEC_16: ">" + GPS_FORMAT + "HBB",
 }
-_ID: Final = {CODEC_8: "B", CODEC_8E: "H", CODEC_16: "H"}
-_COUNT: Final = {CODEC_8: "B", CODEC_8E: "H", CODEC_16: "B"}
-_COUNT_SIZE: Final = {CODEC_8: 1, CODEC_8E: 2, CODEC_16: 1}
-_VALUE: Final = {1: "B", 2: "H", 4: "I", 8: "Q"}
-_WIDTHS: Final = (1, 2, 4, 8)
-_GROUP_NAMES: Final = ("N1", "N2", "N4", "N8")
 _NX_ITEM: Final = struct.Struct(">HH")
 _U16: Final = struct.Struct(">H")
 #: Codec 16 generation type sent when a message has none: 7, "periodical" (§3.4).
@@ -78,12 +89,19 @@ def _malformed(why: str, pos: int, data: bytes, offset: int) -> MalformedPacketE
 
 
 def parse_avl_data(
-    data: bytes, *, ident: str | None = None, offset: int = 0, flag_bad_crc: bool = False
+    data: bytes,
+    *,
+    ident: str | None = None,
+    offset: int = 0,
+    flag_bad_crc: bool = False,
+    compiled: bool = True,
 ) -> list[Message]:
     """The messages of an AVL data field (codec id .. number of data 2), in wire order.
 
     ``offset`` is the stream offset of ``data[0]`` (for error positions); with
-    ``flag_bad_crc`` every message gets ``checksum.valid = False``.
+    ``flag_bad_crc`` every message gets ``checksum.valid = False``. ``compiled=False``
+    decodes with the generic plans only (the reference the compiled ones are tested
+    against); the result is the same.
 
     Raises
     ------
@@ -105,18 +123,9 @@ def parse_avl_data(
         raise _malformed(f"unknown AVL codec id 0x{codec:02X}", 0, data, offset)
     if not count:
         raise _malformed("number of data 1 is 0: a packet carries 1..255 records", 1, data, offset)
-    end = len(data) - 1
     messages: list[Message] = []
-    pos, plan = 2, None
-    for index in range(count):
-        try:
-            pos, plan = _record(data, pos, codec, ident, messages, plan)
-        except _Truncated as exc:
-            why = f"record {index}: {exc.field} {exc.args[0]}"
-            raise _malformed(why, exc.pos, data, offset) from None
-        if pos > end:
-            why = f"record {index}: runs past the data length ({pos - end} bytes over)"
-            raise _malformed(why, end, data, offset)
+    pos = _records(data, codec, count, ident, offset, messages, compiled)
+    end = len(data) - 1
     if pos != end:
         why = f"data length leaves {end - pos} bytes after {count} records"
         raise _malformed(why, pos, data, offset)
@@ -129,17 +138,52 @@ def parse_avl_data(
     return messages
 
 
-class _Truncated(Exception):  # an internal signal, never escapes this module
-    def __init__(self, why: str, field: str, pos: int) -> None:
-        super().__init__(why)
-        self.field = field
-        self.pos = pos
+def _records(
+    data: bytes,
+    codec: int,
+    count: int,
+    ident: str | None,
+    offset: int,
+    out: list[Message],
+    fast: bool,
+) -> int:
+    """Parse ``count`` records from ``data[2]`` into ``out``: the position after them.
+
+    Each record first tries the previous record's compiled decoder (the first one: the
+    last of the previous packet of this ident and codec), -1 if its shape or ids differ,
+    then the generic path, which also finds the compiled decoder of its shape.
+    """
+    end = len(data) - 1
+    hint = (codec, ident)  # a device's last decoder: its next packet likely has that shape
+    pos, plan, decode = 2, None, _hints.get(hint) if fast else None
+    for index in range(count):
+        try:
+            new = -1 if decode is None else decode(data, pos, ident, out)
+            if new < 0:
+                new, plan, vals = _record(data, pos, codec, ident, out, plan)
+                decode = _compiled(codec, plan, vals, ident) if fast else None
+            pos = new
+        except Truncated as exc:
+            why = f"record {index}: {exc.field} {exc.args[0]}"
+            raise _malformed(why, exc.pos, data, offset) from None
+        if pos > end:
+            why = f"record {index}: runs past the data length ({pos - end} bytes over)"
+            raise _malformed(why, end, data, offset)
+    if decode is not None:
+        if len(_hints) >= _HINTS_MAX and hint not in _hints:
+            _hints.clear()
+        _hints[hint] = decode
+    return pos
+
+
+_hints: dict[tuple[int, str | None], RecordDecoder] = {}
+_HINTS_MAX: Final = 1 << 16  # one small entry per device: room for a big fleet
 
 
 def _record(
-    data: bytes, pos: int, codec: int, ident: str | None, out: list[Message], plan: _Plan | None
-) -> tuple[int, _Plan]:
-    """Parse the record at ``pos`` into ``out``: ``(position after it, its plan)``.
+    data: bytes, pos: int, codec: int, ident: str | None, out: list[Message], plan: Plan | None
+) -> tuple[int, Plan, tuple[Any, ...]]:
+    """Parse the record at ``pos`` into ``out``: ``(position after it, its plan, values)``.
 
     ``plan`` is the previous record's: records of one packet mostly share a shape, so it
     is tried first and kept if the counts it unpacks are the counts it assumes.
@@ -154,17 +198,17 @@ def _record(
             if plan[2](vals) != plan[1]:
                 vals = None
     if vals is None or plan is None:
-        plan = _plan_at(data, pos, codec)
+        plan = plan_at(data, pos, codec)
         vals = plan[0].unpack_from(data, pos)
-    layout, _counts, _get_counts, get_ids, get_raws, widths, n_fixed = plan
+    layout, _counts, _get_counts, get_ids, get_raws, widths, n_fixed = plan[:7]
     start = pos
     ts, prio, lon, lat, alt, angle, sats, speed, event = vals[:9]
     msg: Message = {
         "ident": ident,
         "timestamp": ts / 1000,
         "event.priority.enum": prio,
-        "position.longitude": lon / _LAT_LON,
-        "position.latitude": lat / _LAT_LON,
+        "position.longitude": lon / LAT_LON,
+        "position.latitude": lat / LAT_LON,
         "position.altitude": alt,
         "position.direction": angle,
         "position.satellites": sats,
@@ -183,12 +227,26 @@ def _record(
     if codec == CODEC_8E and vals[-1]:
         seen += vals[-1]
         pos = _nx(data, pos, vals[-1], msg)
-    total = vals[_TOTAL_INDEX[codec]]
+    total = vals[TOTAL_INDEX[codec]]
     if seen != total:
         why = f"{total} does not match {seen} elements read"
-        raise _Truncated(why, "N total IO count", start + _TOTAL_OFFSET[codec])
+        raise Truncated(why, "N total IO count", start + TOTAL_OFFSET[codec])
     out.append(msg)
-    return pos, plan
+    return pos, plan, vals
+
+
+def _compiled(
+    codec: int, plan: Plan, vals: tuple[Any, ...], ident: str | None
+) -> RecordDecoder | None:
+    """The compiled decoder of a record the generic path has just parsed (and checked)."""
+    layout, _counts, _get_counts, _ids, _raws, widths, _n, get_key, raw_at = plan
+    nx_count = vals[-1] if codec == CODEC_8E else 0
+    key = get_key(vals)
+    shape = Shape(
+        codec, layout, get_key, key, raw_at, widths, ident is not None, codec == CODEC_16,
+        nx_count, _nx,
+    )  # fmt: skip
+    return decoder_for(shape)
 
 
 def _nx(data: bytes, pos: int, n: int, msg: Message) -> int:
@@ -196,88 +254,13 @@ def _nx(data: bytes, pos: int, n: int, msg: Message) -> int:
         try:
             avl_id, length = _NX_ITEM.unpack_from(data, pos)
         except struct.error:
-            raise _Truncated("is truncated", "NX element header", pos) from None
+            raise Truncated("is truncated", "NX element header", pos) from None
         pos += 4
         if pos + length > len(data):
-            raise _Truncated(f"of {length} bytes runs past the data", f"NX element {avl_id}", pos)
+            raise Truncated(f"of {length} bytes runs past the data", f"NX element {avl_id}", pos)
         put_variable(msg, avl_id, bytes(data[pos : pos + length]))
         pos += length
     return pos
-
-
-# --- record plans -------------------------------------------------------------------------
-
-#: A record shape's decoding plan: (struct of header + all fixed groups + their counts,
-#: the N1/N2/N4/N8 counts, getter of those counts, getter of the ids, getter of the raw
-#: values, width of each value, number of fixed-width elements).
-_Plan = tuple[
-    struct.Struct,
-    tuple[int, ...],
-    Callable[[tuple[Any, ...]], Any],
-    Callable[[tuple[Any, ...]], Any],
-    Callable[[tuple[Any, ...]], Any],
-    tuple[int, ...],
-    int,
-]
-_PLAN_CACHE_MAX: Final = 1024
-_plans: dict[tuple[int, ...], _Plan] = {}
-_TOTAL_INDEX: Final = {CODEC_8: 9, CODEC_8E: 9, CODEC_16: 10}  # in the unpacked tuple
-_TOTAL_OFFSET: Final = {CODEC_8: 25, CODEC_8E: 26, CODEC_16: 27}  # in the record
-
-
-def _plan_at(data: bytes, pos: int, codec: int) -> _Plan:
-    """The plan of the record at ``pos``, found by reading its group counts one by one."""
-    head = _HEAD[codec]
-    if pos + head.size > len(data):
-        raise _Truncated("is truncated", "header", pos)
-    id_size, count_size = (1 if codec == CODEC_8 else 2), _COUNT_SIZE[codec]
-    p = pos + head.size - count_size
-    counts = []
-    for width, name in zip(_WIDTHS, _GROUP_NAMES, strict=True):
-        n = int.from_bytes(data[p : p + count_size], "big")
-        counts.append(n)
-        at, p = p, p + count_size + n * (id_size + width)
-        more = width != 8 or codec == CODEC_8E  # another count follows this group
-        if p + (count_size if more else 0) > len(data):
-            raise _Truncated(f"of {n} elements runs past the data", f"{name} IO group", at)
-    key = (codec, *counts)
-    plan = _plans.get(key)
-    if plan is None:
-        if len(_plans) >= _PLAN_CACHE_MAX:
-            _plans.clear()
-        plan = _plans[key] = _make_plan(codec, tuple(counts))
-    return plan
-
-
-def _make_plan(codec: int, counts: tuple[int, ...]) -> _Plan:
-    parts = [_HEAD_FORMAT[codec]]
-    i = _TOTAL_INDEX[codec] + 2  # fields through N1
-    count_at, ids, raws, widths = [i - 1], list[int](), list[int](), list[int]()
-    for width, n in zip(_WIDTHS, counts, strict=True):
-        parts.append((_ID[codec] + _VALUE[width]) * n)
-        ids.extend(range(i, i + 2 * n, 2))
-        raws.extend(range(i + 1, i + 2 * n, 2))
-        widths.extend([width] * n)
-        i += 2 * n
-        if width != 8 or codec == CODEC_8E:
-            parts.append(_COUNT[codec])
-            count_at.append(i)
-            i += 1
-    n_fixed = len(ids)
-    if n_fixed == 1:  # itemgetter of one index returns the item, not a tuple
-        ids, raws = ids * 2, raws * 2
-    get_ids = operator.itemgetter(*ids) if ids else tuple
-    get_raws = operator.itemgetter(*raws) if raws else tuple
-    layout = struct.Struct("".join(parts))
-    return (
-        layout,
-        counts,
-        operator.itemgetter(*count_at[:4]),
-        get_ids,
-        get_raws,
-        tuple(widths),
-        n_fixed,
-    )
 
 
 # --- encoding ---------------------------------------------------------------------------
@@ -350,11 +333,11 @@ def _layout(codec: int, *counts: int) -> struct.Struct:
     found = _layouts.get(key)
     if found is None:
         groups = (
-            _COUNT[codec] + (_ID[codec] + _VALUE[width]) * n
-            for width, n in zip(_WIDTHS, counts, strict=True)
+            COUNT_FORMAT[codec] + (ID_FORMAT[codec] + VALUE_FORMAT[width]) * n
+            for width, n in zip(WIDTHS, counts, strict=True)
         )
         found = struct.Struct(_ENC_HEAD_FORMAT[codec] + "".join(groups))
-        if len(_layouts) >= _PLAN_CACHE_MAX:
+        if len(_layouts) >= PLAN_CACHE_MAX:
             _layouts.clear()
         _layouts[key] = found
     return found
@@ -362,8 +345,8 @@ def _layout(codec: int, *counts: int) -> struct.Struct:
 
 _HEADER_FIELDS: Final = (
     ("event.priority.enum", 1, 0, 0xFF),
-    ("position.longitude", _LAT_LON, -(1 << 31), (1 << 31) - 1),
-    ("position.latitude", _LAT_LON, -(1 << 31), (1 << 31) - 1),
+    ("position.longitude", LAT_LON, -(1 << 31), (1 << 31) - 1),
+    ("position.latitude", LAT_LON, -(1 << 31), (1 << 31) - 1),
     ("position.altitude", 1, -(1 << 15), (1 << 15) - 1),
     ("position.direction", 1, 0, 0xFFFF),
     ("position.satellites", 1, 0, 0xFF),
@@ -381,8 +364,8 @@ def _header(codec: int, msg: Message, index: int) -> list[int]:
         raw = [
             round(ts * 1000),
             round(get("event.priority.enum", 0)),
-            round(get("position.longitude", 0) * _LAT_LON),
-            round(get("position.latitude", 0) * _LAT_LON),
+            round(get("position.longitude", 0) * LAT_LON),
+            round(get("position.latitude", 0) * LAT_LON),
             round(get("position.altitude", 0)),
             round(get("position.direction", 0)),
             round(get("position.satellites", 0)),
