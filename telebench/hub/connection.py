@@ -93,6 +93,7 @@ class StreamConnection(asyncio.Protocol):
         self._last_in = data
         self.session.receive_data(data)
         self._process()
+        self.core.commit.settle()  # acks of finished rounds go out between reads
 
     def eof_received(self) -> bool | None:
         if self.session is not None and not self._close_after_answers:

@@ -56,6 +56,7 @@ class DatagramChannel(asyncio.DatagramProtocol):
                     self._reply(session.send(Refuse()), addr)
         except ProtocolError as exc:
             self.core.log_datagram_error(self.channel, peer, exc)
+        self.core.commit.settle()  # acks of finished rounds go out between reads
 
     def _on_records(
         self,

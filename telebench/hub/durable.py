@@ -2,8 +2,9 @@
 
 Connections hand NDJSON payloads to :meth:`GroupCommit.add` from the event loop and get a
 :class:`Ticket` (:meth:`GroupCommit.submit` wraps it in a future). One writer thread
-appends everything submitted since its last round to the WAL, fsyncs once, and settles all
-those tickets together in a single loop callback, which calls each connection back
+appends everything submitted since its last round to the WAL, fsyncs once, and hands the
+round back to the loop, which settles all its tickets together (:meth:`GroupCommit.settle`,
+from a callback or, sooner, between two packets) and calls each connection back
 directly; while it fsyncs, new payloads pile up for the next round. So one fsync acks many
 packets, the event loop never blocks on the disk, and a packet costs the loop no future
 and no callback of its own.
@@ -32,6 +33,7 @@ import contextlib
 import functools
 import os
 import threading
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,6 +58,7 @@ class Ticket:
 
 
 _Waiting = tuple[bytes, Ticket, "Callable[[Ticket], None] | None"]
+_Round = tuple[list[_Waiting], "list[int] | None", "StoreError | None"]
 
 
 class GroupCommit:
@@ -75,6 +78,8 @@ class GroupCommit:
         self._queue: list[_Waiting] = []
         self._idle = False  # the writer waits for work: the next payload must wake it
         self._unflushed: list[tuple[int, bytes]] = []
+        # Rounds the writer finished, for the loop to settle (appended by the writer only).
+        self._settled: deque[_Round] = deque()
         self._closing = False
         self.failure: StoreError | None = None
         self._thread = threading.Thread(target=self._run, name="telebench-wal", daemon=True)
@@ -142,12 +147,13 @@ class GroupCommit:
     def _commit(self, batch: list[_Waiting]) -> None:
         try:
             with self.lock:
-                seqs, seq = [], self.wal.last_seq
-                for payload, _, _ in batch:  # an empty payload gets the seq before it
-                    if payload:
-                        seq = self.wal.append(payload)
-                    seqs.append(seq)
+                seq = self.wal.last_seq
+                self.wal.append_many([payload for payload, _, _ in batch if payload])
                 self.wal.sync()
+            seqs = []
+            for payload, _, _ in batch:  # an empty payload gets the seq before it
+                seq += bool(payload)
+                seqs.append(seq)
         except (StoreError, OSError) as exc:
             # The disk failed: nothing in this round is acked, and nothing later will be.
             error = exc if isinstance(exc, StoreError) else StoreError(f"WAL write failed: {exc}")
@@ -165,9 +171,21 @@ class GroupCommit:
     def _resolve_soon(
         self, batch: list[_Waiting], seqs: list[int] | None, error: StoreError | None
     ) -> None:
+        self._settled.append((batch, seqs, error))
         # A closed loop (RuntimeError) means nobody waits for these acks any more.
         with contextlib.suppress(RuntimeError):
-            self.loop.call_soon_threadsafe(self._resolve, batch, seqs, error)
+            self.loop.call_soon_threadsafe(self.settle)
+
+    def settle(self) -> None:
+        """Settle every round the writer has finished (in the loop; cheap when none has).
+
+        Connections call it after each packet too: an event-loop iteration first reads
+        every ready socket (thousands under load) and only then runs callbacks, so acks
+        left to the callback alone would wait for the whole iteration's reading.
+        """
+        settled = self._settled
+        while settled:
+            self._resolve(*settled.popleft())
 
     def _resolve(
         self, batch: list[_Waiting], seqs: list[int] | None, error: StoreError | None

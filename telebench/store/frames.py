@@ -234,7 +234,7 @@ def messages_frame(ndjson: bytes) -> pl.DataFrame:
     >>> messages_frame(raw).select("ident", "x").rows()
     [('a', 1), ('b', 3)]
     """
-    if not ndjson.strip():
+    if not ndjson or ndjson.isspace():  # not strip(): a copy of the batch, holding the GIL
         return _empty_core()
     try:
         df = _read_sampled(ndjson)

@@ -34,7 +34,7 @@ import itertools
 import os
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Final, Self
@@ -164,6 +164,36 @@ class WriteAheadLog:
         self._pending += _HEADER.pack(MAGIC, seq, len(payload), _crc(seq, payload))
         self._pending += payload
         return seq
+
+    def append_many(self, payloads: Sequence[bytes]) -> int:
+        """Buffer one entry per payload, all in one segment; returns the last seq.
+
+        What one group-commit round does: one buffer append for the round instead of two
+        per entry, which the event loop waits for (this runs holding the GIL).
+
+        >>> import tempfile
+        >>> with WriteAheadLog(tempfile.mkdtemp()) as wal:
+        ...     wal.append_many([b"a", b"b", b"c"]), [s for s, _ in wal.replay()]
+        (3, [])
+        """
+        if not payloads:
+            return self.last_seq
+        longest = max(map(len, payloads))
+        if longest > MAX_ENTRY_BYTES:
+            raise StoreError(f"WAL entry of {longest} bytes exceeds {MAX_ENTRY_BYTES}")
+        first = self.last_seq + 1
+        if self._file is None or (
+            self._file_size + len(self._pending) >= self.segment_bytes and self._file_size
+        ):
+            self._roll(first)
+        pack, crc32 = _HEADER.pack, zlib.crc32
+        parts: list[bytes] = []
+        for seq, payload in enumerate(payloads, first):
+            crc = crc32(payload, crc32(seq.to_bytes(8, "big")))
+            parts += (pack(MAGIC, seq, len(payload), crc), payload)
+        self._pending += b"".join(parts)
+        self.last_seq = first + len(payloads) - 1
+        return self.last_seq
 
     def _roll(self, seq: int) -> None:
         """Start a new segment whose name is the first sequence number it holds."""

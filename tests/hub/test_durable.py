@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from telebench.hub.durable import GroupCommit, Ticket
@@ -55,3 +56,25 @@ def test_a_closed_commit_fails_tickets_at_once(tmp_path: Path) -> None:
     assert ticket.done
     assert ticket.error is not None
     assert "stopping" in str(ticket.error)
+
+
+def test_settle_acks_finished_rounds_without_waiting_for_the_loop(tmp_path: Path) -> None:
+    # A loop busy reading sockets runs no callbacks: a connection settles rounds itself.
+    loop = asyncio.new_event_loop()
+    wal = WriteAheadLog(tmp_path / "wal")
+    commit = GroupCommit(wal, loop)
+    settled: list[int] = []
+    first = commit.add(b'{"a":1}\n', lambda ticket: settled.append(ticket.seq))
+    second = commit.add(b'{"a":2}\n', lambda ticket: settled.append(ticket.seq))
+    deadline = time.monotonic() + 10
+    while not second.done and time.monotonic() < deadline:
+        commit.settle()  # the loop never runs here, so only this call can settle them
+        time.sleep(0.001)
+    assert first.done
+    assert second.done
+    assert settled == [1, 2]
+    commit.settle()  # nothing left: settling twice calls nobody again
+    assert settled == [1, 2]
+    commit.close()
+    wal.close()
+    loop.close()

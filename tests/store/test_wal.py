@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from telebench.errors import StoreError
+from telebench.store import wal as wal_module
 from telebench.store.wal import WriteAheadLog
 
 
@@ -87,7 +88,8 @@ def test_corruption_in_an_older_segment_is_an_error(tmp_path: Path) -> None:
 CRASHER = textwrap.dedent(
     """
     import sys
-    from telebench.store.wal import WriteAheadLog
+    from telebench.store import wal as wal_module
+from telebench.store.wal import WriteAheadLog
     wal = WriteAheadLog(sys.argv[1])
     n = 0
     while True:
@@ -121,3 +123,45 @@ def test_kill_9_loses_no_acknowledged_entry(tmp_path: Path) -> None:
     assert len(payloads) >= acked
     assert payloads[:acked] == [b"record-%d" % n for n in range(1, acked + 1)]
     assert len(set(payloads)) == len(payloads)
+
+
+def test_append_many_frames_entries_as_append_does(tmp_path: Path) -> None:
+    one, many = tmp_path / "one", tmp_path / "many"
+    payloads = [b"a", b"", b"bc" * 500, b"d"]
+    with WriteAheadLog(one) as wal:
+        wal.append(b"first")
+        for payload in payloads:
+            wal.append(payload)
+    with WriteAheadLog(many) as wal:
+        wal.append(b"first")
+        assert wal.append_many(payloads) == 5
+        assert wal.append_many([]) == 5
+    assert (one / "00000000000000000001.wal").read_bytes() == (
+        many / "00000000000000000001.wal"
+    ).read_bytes()
+    with WriteAheadLog(many) as wal:
+        assert wal.last_seq == 5
+        assert list(wal.replay(after=1)) == list(enumerate(payloads, 2))
+
+
+def test_append_many_starts_a_segment_only_between_rounds(tmp_path: Path) -> None:
+    with WriteAheadLog(tmp_path, segment_bytes=100) as wal:
+        wal.append_many([b"x" * 80, b"y" * 80])  # one round stays in one segment
+        wal.sync()
+        wal.append_many([b"z"])
+        wal.sync()
+        assert [p.name for p in wal.segments()] == [
+            "00000000000000000001.wal",
+            "00000000000000000003.wal",
+        ]
+        assert [seq for seq, _ in wal.replay()] == [1, 2, 3]
+
+
+def test_append_many_refuses_an_oversize_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(wal_module, "MAX_ENTRY_BYTES", 10)
+    with WriteAheadLog(tmp_path) as wal, pytest.raises(StoreError, match="11 bytes exceeds 10"):
+        wal.append_many([b"a", bytes(11)])
+    with WriteAheadLog(tmp_path) as wal:
+        assert wal.last_seq == 0
