@@ -31,6 +31,9 @@ _M_PER_DEG: Final = 111_195.0
 _SAMPLES: Final = 16  # points along each curve; a straight chord refines between two
 _BEND_DEG: Final = 10.0  # a course this far off the chord's bearing: the road bends
 _STEADY: Final = (0.7, 1.6)  # speed x time over chord: a bend's arc is at most pi/2 of it
+#: m/s², how hard a vehicle pulls away from a stop or brakes into one (time_along): a calm
+#: start or stop of a car (1.5-2.5) or a loaded van or truck (1-1.5).
+PULL_AWAY: Final = 1.5
 
 F64 = npt.NDArray[np.float64]
 
@@ -131,11 +134,19 @@ def time_along(
     """Device time at ``frac`` (0..1) of the way along segments from fix ``a`` to fix ``b``.
 
     ``ts`` and ``speed`` (km/h) are ``(2, n)``: the segments' start and end fixes; ``metres``
-    their lengths. Linear in time, unless the speeds say the vehicle stood for part of it:
+    their lengths. The vehicle changes speed at :data:`PULL_AWAY` m/s², next to the slower
+    fix, and drives the rest at the faster fix's speed:
 
-    - departure (still at ``a``, moving at ``b``): it drove the segment last, at ``b``'s
-      speed (a vehicle leaving a parking spot after hours does not creep out all night);
-    - arrival (moving, then still): it drove the segment first, at ``a``'s speed;
+    - moving at both ends: braking to (or pulling away from) the slower fix's speed beside
+      it, the whole scaled to the segment's time (a fix taken at a turn catches the vehicle
+      slowed for it; linear in time would put a crossing far from that fix seconds late
+      or early); linear when the speeds are equal or unknown;
+    - departure (still at ``a``, moving at ``b``): it drove the segment last, reaching
+      ``b``'s speed at :data:`PULL_AWAY` m/s² from a standstill and keeping it (a vehicle
+      leaving a parking spot after hours does not creep out all night; timing it at
+      ``b``'s speed all the way would put a crossing near the start seconds late);
+    - arrival (moving, then still): it drove the segment first, at ``a``'s speed, braking
+      at the same rate into the stop;
     - moving at both ends, but the segment took more than twice as long as its length at
       the slower speed (a stop or a gap in fixes between them): timed from the nearer end.
 
@@ -143,6 +154,9 @@ def time_along(
     >>> kmh = np.array([[36.0, 0.0, 36.0], [36.0, 36.0, 0.0]])
     >>> time_along(ts, kmh, np.array([1000.0, 200, 200]), np.full(3, 0.5), 2.0).tolist()
     [50.0, 90.0, 10.0]
+    >>> # from a standstill to 36 km/h in 100 m: 10 m out it was 9.7 s before the fix, not 9
+    >>> round(float(time_along(ts, kmh, np.full(3, 100.0), np.full(3, 0.1), 2.0)[1]), 1)
+    90.3
     """
     ta, tb = ts[0], ts[1]
     span = tb - ta
@@ -152,13 +166,37 @@ def time_along(
     with np.errstate(divide="ignore", invalid="ignore"):
         after_a = ta + frac * metres / va
         before_b = tb - (1.0 - frac) * metres / vb
-        stood = (va > still) & (vb > still) & (metres < 0.5 * np.minimum(va, vb) * span)
+        stop = np.zeros_like(va)
+        braked = ta + _slowing(frac * metres, metres, va, stop)
+        pulled = tb - _slowing((1.0 - frac) * metres, metres, vb, stop)  # a stop reversed
+        slows = va >= vb
+        whole = np.where(slows, _slowing(metres, metres, va, vb), _slowing(metres, metres, vb, va))
+        part = np.where(
+            slows,
+            _slowing(frac * metres, metres, va, vb),
+            whole - _slowing((1.0 - frac) * metres, metres, vb, va),
+        )
+        paced = ta + span * part / whole
+        moving = (va > still) & (vb > still)
+        stood = moving & (metres < 0.5 * np.minimum(va, vb) * span)
     departs = (va <= still) & (vb > still)
     arrives = (va > still) & (vb <= still)
-    from_b = departs | (stood & (frac >= 0.5))
-    from_a = arrives | (stood & (frac < 0.5))
-    out = np.where(from_b, before_b, np.where(from_a, after_a, linear))
+    out = np.where(moving, paced, linear)
+    out = np.where(stood & (frac >= 0.5), before_b, np.where(stood, after_a, out))
+    out = np.where(departs, pulled, np.where(arrives, braked, out))
     return np.asarray(np.clip(out, ta, tb), dtype=np.float64)
+
+
+def _slowing(dist: F64, total: F64, v: F64, v_end: F64) -> F64:
+    """Seconds to drive the first ``dist`` metres of ``total`` that start at ``v`` m/s and
+    end at ``v_end``, braking at :data:`PULL_AWAY` (harder if ``total`` is too short)."""
+    drop = v * v - v_end * v_end
+    rate = np.maximum(PULL_AWAY, drop / (2.0 * total))
+    cruise = total - drop / (2.0 * rate)  # metres at ``v`` before braking
+    braking = np.maximum(dist - cruise, 0.0)
+    slowed = np.sqrt(np.maximum(v * v - 2.0 * rate * braking, 0.0))
+    out: F64 = np.minimum(dist, cruise) / v + (v - slowed) / rate
+    return out
 
 
 class Fixes(NamedTuple):

@@ -10,9 +10,10 @@
 3. Crossings: a segment between two consecutive fixes, both outside a fence, that intersects
    it is a visit with zero fixes (``crossing`` true): sparse fixes do not skip a fence.
 4. Enter/exit times are interpolated where the segment meets the fence boundary
-   (:func:`time_along`: linear, unless the speeds at its ends say the vehicle stood for part
-   of it); then an exit shorter than ``min_dwell`` s is bridged and a visit shorter than
-   ``min_dwell`` s dropped (a road grazing a fence's edge makes neither an exit nor a visit).
+   (:func:`time_along`: at the speeds its end fixes report, changing speed next to the
+   slower one; linear where they are unknown); then an exit shorter than ``min_dwell`` s
+   is bridged and a visit shorter than ``min_dwell`` s dropped (a road grazing a fence's
+   edge makes neither an exit nor a visit).
 
 Examples
 --------

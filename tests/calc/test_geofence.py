@@ -151,3 +151,21 @@ def test_time_along_arrival_and_a_stop_between_moving_fixes() -> None:
     # arrival: 100 m at 10 m/s; a stop between (500 m in 600 s at 10 m/s): 100 m before the
     # end; a steady drive (600 m in 60 s): linear.
     assert got.tolist() == pytest.approx([10.0, 590.0, 30.0])
+
+
+def test_time_along_changes_speed_at_the_slow_end() -> None:
+    # 150 m in 20 s between a fix at 36 km/h and one at 18 km/h: the vehicle kept 10 m/s
+    # and braked at 1.5 m/s² into the slow fix (12.5 s + 3.3 s, scaled to the 20 s), so
+    # it was half-way at 9.47 s (7.5 of 15.83 s); pulling away mirrors it; equal speeds
+    # stay linear. From a standstill to 36 km/h in 100 m: 10 m out, 9.68 s before the
+    # moving fix (6.67 s cruising, 3.02 s pulling away), and braking into a stop mirrors it.
+    from telebench.calc.geofence import time_along
+
+    ts = np.array([[0.0] * 5, [20.0, 20.0, 20.0, 100.0, 100.0]])
+    kmh = np.array([[36.0, 18.0, 36.0, 0.0, 36.0], [18.0, 36.0, 36.0, 36.0, 0.0]])
+    metres = np.array([150.0, 150.0, 150.0, 100.0, 100.0])
+    frac = np.array([0.5, 0.5, 0.5, 0.1, 0.9])
+    got = time_along(ts, kmh, metres, frac, 2.0)
+    pull = 20 / 3 + (10 - 30**0.5) / 1.5
+    expected = [20 * 7.5 / (12.5 + 5 / 1.5), 20 * (1 - 7.5 / (12.5 + 5 / 1.5)), 10.0]
+    assert got.tolist() == pytest.approx([*expected, 100 - pull, pull], abs=1e-9)

@@ -36,7 +36,7 @@ from telebench.protocols import decode
 
 DEVICES = 16
 HOURS = 12
-SEEDS = (1, 2)
+SEEDS = (1, 2, 7)  # the README gives all ten seeds; 7 was under 0.99 before
 
 
 class _Writes(list[bytes]):
