@@ -176,7 +176,7 @@ def time_along(
             _slowing(frac * metres, metres, va, vb),
             whole - _slowing((1.0 - frac) * metres, metres, vb, va),
         )
-        paced = ta + span * part / whole
+        paced = np.where(whole > 0, ta + span * part / whole, linear)  # 0 m: fixes coincide
         moving = (va > still) & (vb > still)
         stood = moving & (metres < 0.5 * np.minimum(va, vb) * span)
     departs = (va <= still) & (vb > still)
@@ -195,7 +195,7 @@ def _slowing(dist: F64, total: F64, v: F64, v_end: F64) -> F64:
     cruise = total - drop / (2.0 * rate)  # metres at ``v`` before braking
     braking = np.maximum(dist - cruise, 0.0)
     slowed = np.sqrt(np.maximum(v * v - 2.0 * rate * braking, 0.0))
-    out: F64 = np.minimum(dist, cruise) / v + (v - slowed) / rate
+    out: F64 = np.where(total > 0, np.minimum(dist, cruise) / v + (v - slowed) / rate, 0.0)
     return out
 
 

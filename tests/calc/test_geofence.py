@@ -169,3 +169,13 @@ def test_time_along_changes_speed_at_the_slow_end() -> None:
     pull = 20 / 3 + (10 - 30**0.5) / 1.5
     expected = [20 * 7.5 / (12.5 + 5 / 1.5), 20 * (1 - 7.5 / (12.5 + 5 / 1.5)), 10.0]
     assert got.tolist() == pytest.approx([*expected, 100 - pull, pull], abs=1e-9)
+
+
+def test_time_along_on_a_segment_of_zero_length() -> None:
+    # Two fixes at one spot: whatever the speeds, no time goes on the distance (no NaN).
+    from telebench.calc.geofence import time_along
+
+    ts = np.array([[0.0] * 4, [10.0] * 4])
+    kmh = np.array([[0.0, 36.0, 36.0, 36.0], [36.0, 0.0, 18.0, 36.0]])
+    got = time_along(ts, kmh, np.zeros(4), np.full(4, 0.5), 2.0)
+    assert got.tolist() == [10.0, 0.0, 10.0, 10.0]
