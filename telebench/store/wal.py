@@ -153,17 +153,7 @@ class WriteAheadLog:
 
     def append(self, payload: bytes) -> int:
         """Buffer one entry; returns its sequence number. Durable only after :meth:`sync`."""
-        if len(payload) > MAX_ENTRY_BYTES:
-            raise StoreError(f"WAL entry of {len(payload)} bytes exceeds {MAX_ENTRY_BYTES}")
-        self.last_seq += 1
-        seq = self.last_seq
-        if self._file is None or (
-            self._file_size + len(self._pending) >= self.segment_bytes and self._file_size
-        ):
-            self._roll(seq)
-        self._pending += _HEADER.pack(MAGIC, seq, len(payload), _crc(seq, payload))
-        self._pending += payload
-        return seq
+        return self.append_many((payload,))
 
     def append_many(self, payloads: Sequence[bytes]) -> int:
         """Buffer one entry per payload, all in one segment; returns the last seq.
@@ -186,11 +176,9 @@ class WriteAheadLog:
             self._file_size + len(self._pending) >= self.segment_bytes and self._file_size
         ):
             self._roll(first)
-        pack, crc32 = _HEADER.pack, zlib.crc32
         parts: list[bytes] = []
         for seq, payload in enumerate(payloads, first):
-            crc = crc32(payload, crc32(seq.to_bytes(8, "big")))
-            parts += (pack(MAGIC, seq, len(payload), crc), payload)
+            parts += (_HEADER.pack(MAGIC, seq, len(payload), _crc(seq, payload)), payload)
         self._pending += b"".join(parts)
         self.last_seq = first + len(payloads) - 1
         return self.last_seq

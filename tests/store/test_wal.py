@@ -88,8 +88,7 @@ def test_corruption_in_an_older_segment_is_an_error(tmp_path: Path) -> None:
 CRASHER = textwrap.dedent(
     """
     import sys
-    from telebench.store import wal as wal_module
-from telebench.store.wal import WriteAheadLog
+    from telebench.store.wal import WriteAheadLog
     wal = WriteAheadLog(sys.argv[1])
     n = 0
     while True:
@@ -115,6 +114,7 @@ def test_kill_9_loses_no_acknowledged_entry(tmp_path: Path) -> None:
         acked = int(line)
         if acked >= 700:
             break
+    assert acked >= 700, "the writer process died before acknowledging anything"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     proc.stdout.close()
