@@ -46,6 +46,9 @@ KEEP_SEGMENTS: Final = 4
 #: Background compaction merges the run of newest files smaller than this, leaving the
 #: day's big merged file alone (a full compaction is ``hub.compact(full=True)``).
 SMALL_FILE_BYTES: Final = 64 * 2**20
+#: ... and with fewer rows than this, merged in groups of about this many rows: a merge
+#: holds about 300 B a row in memory, and a merged file stops being merged again.
+SETTLED_ROWS: Final = 1_000_000
 #: Seconds merged files stay on disk for scans that listed them before the merge.
 COMPACT_GRACE: Final = 30.0
 _ROW: Final = "__telebench_row"  # scratch column of newest_rows
@@ -103,13 +106,19 @@ class Flusher:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the thread after a last flush."""
+        """Stop the thread after a last flush; drop compaction leftovers kept for scans.
+
+        After a stop the message folder holds no file twice, so a plain glob of it (DuckDB,
+        pandas) reads each message once.
+        """
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
         self.flush()
         self.apply_telemetry()
         self.logs.flush()
+        with self.lock:
+            self.dataset.reap()
 
     def _run(self) -> None:
         next_compact = time.monotonic() + self.compact_interval
@@ -211,7 +220,9 @@ class Flusher:
             if full:
                 stats = self.dataset.compact(grace=COMPACT_GRACE)
             else:
-                stats = self.dataset.compact(grace=COMPACT_GRACE, small_bytes=SMALL_FILE_BYTES)
+                stats = self.dataset.compact(
+                    grace=COMPACT_GRACE, small_bytes=SMALL_FILE_BYTES, settled_rows=SETTLED_ROWS
+                )
         _log.debug("compaction: %s", stats)
         return stats
 

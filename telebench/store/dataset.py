@@ -233,7 +233,12 @@ class MessageDataset:
 
     # -- maintenance -------------------------------------------------------------------
     def compact(
-        self, *, max_files: int = 1, grace: float = 0.0, small_bytes: int | None = None
+        self,
+        *,
+        max_files: int = 1,
+        grace: float = 0.0,
+        small_bytes: int | None = None,
+        settled_rows: int | None = None,
     ) -> dict[str, int]:
         """Merge each partition holding more than ``max_files`` files into one file.
 
@@ -250,7 +255,10 @@ class MessageDataset:
         With ``small_bytes``, only the newest run of files smaller than that is merged
         (cheap, frequent compaction that leaves the big merged file of the day alone). That
         run is a suffix in seq order, so no other file's range can fall inside the merged
-        range and leftover detection stays exact.
+        range and leftover detection stays exact. With ``settled_rows`` too, a file of that
+        many rows is also left alone, and the run is merged in consecutive groups that each
+        close once they reach that many rows: a merge holds at most about ``settled_rows``
+        rows in memory, and a merged file is not merged again and again while the day grows.
         """
         stats = {"partitions": 0, "files_in": 0, "files_out": 0, "rows_dropped": 0}
         with self._lock:
@@ -259,15 +267,34 @@ class MessageDataset:
             for part in partfiles.live_parts(self.root):
                 by_day.setdefault(part.day, []).append(part)
             for group in by_day.values():
-                chosen = _to_merge(group, max_files, small_bytes)
-                if chosen:
-                    stats["rows_dropped"] += self._merge(chosen, keep_inputs=grace > 0)
-                    stats["partitions"] += 1
-                    stats["files_in"] += len(chosen)
+                chosen = _to_merge(group, max_files, small_bytes, settled_rows)
+                stats["partitions"] += bool(chosen)
+                for merge in chosen:
+                    stats["rows_dropped"] += self._merge(merge, keep_inputs=grace > 0)
+                    stats["files_in"] += len(merge)
                     stats["files_out"] += 1
         return stats
 
-    def _reap(self, grace: float) -> None:
+    def reap(self, grace: float = 0.0) -> int:
+        """Delete compaction leftovers whose merged file is ``grace`` s old; how many went.
+
+        A store whose writer has stopped then reads exactly with a plain glob.
+
+        >>> import tempfile
+        >>> from telebench.store.frames import messages_frame
+        >>> ds = MessageDataset(tempfile.mkdtemp())
+        >>> for seq in (1, 2):
+        ...     _ = ds.write(messages_frame(b'{"ident":"a","timestamp":%d}' % seq),
+        ...                  first_seq=seq, last_seq=seq)
+        >>> ds.compact(grace=60)["files_in"], len(list(ds.root.glob("*/*.parquet")))
+        (2, 3)
+        >>> ds.reap(), len(list(ds.root.glob("*/*.parquet")))
+        (2, 1)
+        """
+        with self._lock:
+            return self._reap(grace)
+
+    def _reap(self, grace: float) -> int:
         """Delete leftovers whose superseding file is at least ``grace`` seconds old."""
         parts = partfiles.list_parts(self.root)
         now = time.time()
@@ -277,6 +304,7 @@ class MessageDataset:
             if now - new.path.stat().st_mtime >= grace
         ]
         self._unlink(doomed)
+        return len(doomed)
 
     def _merge(self, group: Sequence[PartFile], *, keep_inputs: bool) -> int:
         rows_in = sum(_rows(p.path) for p in group)
@@ -299,7 +327,15 @@ class MessageDataset:
 
     def _rewrite(self, parts: Sequence[PartFile], drop: pl.Expr) -> int:
         removed, emptied = retention.rewrite([p.path for p in parts], drop)
-        self._unlink(emptied)
+        # The merge inputs an emptied file still shadows (kept for scans) hold only rows it
+        # held: they go with it, or they would read as live again and bring the rows back.
+        gone = set(emptied)
+        shadowed = [
+            old.path
+            for old, new in partfiles.superseded(partfiles.list_parts(self.root))
+            if new.path in gone
+        ]
+        self._unlink([*emptied, *shadowed])
         return removed
 
     def enforce_retention(self, limits: Mapping[str, tuple[int, int]], now: float) -> int:
@@ -337,17 +373,47 @@ def _null(name: str) -> pl.Expr:
 
 
 def _to_merge(
-    group: Sequence[PartFile], max_files: int, small_bytes: int | None
-) -> Sequence[PartFile]:
-    """The files of one partition (sorted by seq) a compaction merges."""
+    group: Sequence[PartFile], max_files: int, small_bytes: int | None, settled_rows: int | None
+) -> list[Sequence[PartFile]]:
+    """The runs of one partition's files (sorted by seq) a compaction merges, each into one.
+
+    >>> import datetime, pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> def part(first: int, rows: int) -> PartFile:
+    ...     path = folder / partfiles.part_name(first, first)
+    ...     pl.DataFrame({"n": range(rows)}).write_parquet(path)
+    ...     return PartFile(path, datetime.date(2026, 1, 1), first, first)
+    >>> files = [part(1, 50), part(2, 5), part(3, 10), part(4, 10), part(5, 10), part(6, 1)]
+    >>> [[p.first for p in run] for run in _to_merge(files, 1, 2**20, settled_rows=20)]
+    [[2, 3, 4], [5, 6]]
+    """
     if len(group) <= max_files:
         return []
     if small_bytes is None:
-        return group
-    start = len(group)
+        return [group]
+    start, rows = len(group), list[int]()  # rows of the files in the run, newest first
     while start > 0 and group[start - 1].path.stat().st_size < small_bytes:
+        count = _rows(group[start - 1].path) if settled_rows else 0
+        if settled_rows and count >= settled_rows:
+            break
+        rows.append(count)
         start -= 1
-    return group[start:] if len(group) - start > 1 else []
+    run = group[start:]
+    runs = [run] if not settled_rows else _grouped(run, rows[::-1], settled_rows)
+    return [files for files in runs if len(files) > 1]
+
+
+def _grouped(run: Sequence[PartFile], rows: Sequence[int], limit: int) -> list[list[PartFile]]:
+    """``run`` cut into consecutive groups, each closed once it holds ``limit`` rows."""
+    groups: list[list[PartFile]] = [[]]
+    held = 0
+    for part, count in zip(run, rows, strict=True):
+        if held >= limit:
+            groups.append([])
+            held = 0
+        groups[-1].append(part)
+        held += count
+    return groups
 
 
 def _arrival_order(schema: Mapping[str, pl.DataType]) -> list[str]:

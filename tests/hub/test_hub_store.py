@@ -10,6 +10,7 @@ import polars as pl
 
 from telebench.hub import Compute, Erase, Function, Hub
 from telebench.protocols.samples import sample_messages
+from telebench.store.partfiles import list_parts, live_parts
 from tests.hub.conftest import make_config
 from tests.hub.device import Device
 
@@ -97,3 +98,18 @@ def test_hourly_housekeeping_applies_ttl_and_snapshots_yesterday(hub: Hub) -> No
     day = dt.datetime.fromtimestamp(stamps[0], dt.UTC).date().isoformat()
     assert (hub.store / "snapshots" / f".{day}.done").exists()
     assert (hub.store / "snapshots" / IDENT / f"{day}.json.gz").exists()
+
+
+def test_a_stopped_hub_leaves_no_compaction_leftovers(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    with Hub(config=config) as hub:
+        for message in sample_messages("wialon_ips", 3):  # one flushed file each
+            _send(hub, [message])
+            hub.flush()
+        assert hub.compact()["files_in"] == 3
+        files = list_parts(config.store / "messages")
+        assert len(files) == 4  # the merged inputs stay 30 s for scans that listed them
+        assert len(live_parts(config.store / "messages")) == 1
+    files = list_parts(config.store / "messages")
+    assert [(p.first, p.last) for p in files] == [(1, 3)]
+    assert pl.read_parquet(files[0].path).height == 3

@@ -296,3 +296,38 @@ def test_compact_small_files_only(ds: MessageDataset) -> None:
     assert ds.compact(small_bytes=1)["files_in"] == 0  # nothing small: nothing merged
     assert ds.compact()["files_in"] == 2
     assert ds.stats()["rows"] == 204
+
+
+def test_compact_settled_rows_bounds_each_merge(ds: MessageDataset) -> None:
+    # Flushes of 3, 3, 3, 3, 2 rows; a file of 5 rows or more is settled.
+    for first, rows in [(1, 3), (4, 3), (7, 3), (10, 3), (13, 2)]:
+        batch = [msg("1", DAY + first + i, x=first) for i in range(rows)]
+        ds.write(frame(*batch), first_seq=first, last_seq=first)
+    stats = ds.compact(small_bytes=2**30, settled_rows=5)
+    assert (stats["files_in"], stats["files_out"]) == (4, 2)  # 13 alone is not merged
+    assert names(ds) == [f"{D1}/{part_name(a, b)}" for a, b in [(1, 4), (7, 10), (13, 13)]]
+    # The settled files are not merged again; the small ones after them are.
+    ds.write(frame(msg("1", DAY + 20)), first_seq=20, last_seq=20)
+    assert ds.compact(small_bytes=2**30, settled_rows=5)["files_in"] == 2
+    assert names(ds) == [f"{D1}/{part_name(a, b)}" for a, b in [(1, 4), (7, 10), (13, 20)]]
+    # Without settled_rows every file under small_bytes is merged again, into one.
+    assert ds.compact(small_bytes=2**30)["files_in"] == 3
+    assert names(ds) == [f"{D1}/{part_name(1, 20)}"]
+    got = ds.scan().collect()
+    assert got["timestamp"].to_list() == [DAY + t for t in (*range(1, 15), 20)]
+
+
+def test_deleted_rows_do_not_come_back_from_merge_inputs(ds: MessageDataset) -> None:
+    # A merge keeps its inputs for a while (grace); emptying the merged file must not
+    # leave them to read as live again (TTL and delete both rewrite live files only).
+    ds.write(frame(msg("1", DAY + 1)), first_seq=1, last_seq=1)
+    ds.write(frame(msg("1", DAY + 2)), first_seq=2, last_seq=2)
+    ds.write(frame(msg("2", DAY + 3)), first_seq=3, last_seq=3)
+    assert ds.compact(grace=3600)["files_in"] == 3
+    assert ds.delete(["1"], None, None) == 2  # the merged file keeps ident 2: rewritten
+    assert ds.scan().collect()["ident"].to_list() == ["2"]
+    assert ds.enforce_retention({"2": (60, 0)}, now=DAY + 3600) == 1  # emptied: deleted
+    assert names(ds) == []
+    assert ds.scan().collect().height == 0
+    ds.write(frame(msg("3", DAY + 4)), first_seq=4, last_seq=4)
+    assert ds.scan().collect()["ident"].to_list() == ["3"]
