@@ -6,18 +6,25 @@ More arrive with the hub (``ingest``), the calculators and the streams.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import asdict, astuple, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from telebench.bench import protocols as protocols_bench
 from telebench.bench import wal as wal_bench
+
+if TYPE_CHECKING:
+    from telebench.bench.ingest import SecondFigures
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -85,6 +92,11 @@ def wal(seconds: float, group: int, entry_bytes: int) -> None:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Hub TOML config (e.g. another flush_interval).",
 )
+@click.option(
+    "--timeline",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Also write records acked and ack p50/p99/max for each second to this CSV.",
+)
 def ingest(
     devices: int,
     rate: float,
@@ -93,27 +105,29 @@ def ingest(
     warmup: float,
     no_fsync: bool,
     config: Path | None,
+    timeline: Path | None,
 ) -> None:
     """A hub process driven by this process: devices held, records/s, ack p50/p99, RSS.
 
     \b
     Goal on 2 cores: 10,000 devices, >= 50,000 records/s, p99 ack <= 250 ms, RSS <= 1.5 GB.
     Example: python -m telebench.bench ingest --devices 1000 --rate 20000 --seconds 10
+    --timeline FILE shows whether a bad p99 was steady or came in episodes.
     """
     from telebench.bench import ingest as ingest_bench
 
-    with tempfile.TemporaryDirectory(dir=".") as folder:
-        r = ingest_bench.run(
-            Path(folder),
-            devices=devices,
-            rate=rate,
-            records=records,
-            seconds=seconds,
-            warmup=warmup,
-            fsync=not no_fsync,
-            config=config.resolve() if config else None,
-            progress=lambda text: click.echo(text, err=True),
-        )
+    folder = Path(tempfile.mkdtemp(prefix="ingest-bench-", dir="."))
+    r = ingest_bench.run(
+        folder,
+        devices=devices,
+        rate=rate,
+        records=records,
+        seconds=seconds,
+        warmup=warmup,
+        fsync=not no_fsync,
+        config=config.resolve() if config else None,
+        progress=lambda text: click.echo(text, err=True),
+    )
     click.echo(
         f"devices held     {r.connected:,} of {r.devices:,}\n"
         f"records/s acked  {r.records_per_s:,.0f} (offered {rate:,.0f}; each ack after fsync)\n"
@@ -125,8 +139,31 @@ def ingest(
         f"stored           {r.stored_records:,} records for {r.total_acked:,} acked; "
         f"{r.duplicates} duplicates"
     )
+    if r.timeline:
+        worst = max(r.timeline, key=lambda row: row.p99_ms)
+        click.echo(
+            f"worst second     {worst.second} s in: {worst.records:,} records acked, "
+            f"p99 {worst.p99_ms:.1f} ms"
+        )
+    if timeline is not None:
+        _write_timeline(timeline, r.timeline)
+        click.echo(f"timeline         {timeline}")
     for error in r.errors:
         click.echo(f"error: {error}", err=True)
+    if r.stored_records == r.total_acked and not r.duplicates:
+        shutil.rmtree(folder)
+    else:  # a store that lost or doubled records is evidence: keep it
+        click.echo(f"error: stored != acked; the hub's store is kept in {folder}", err=True)
+        sys.exit(1)
+
+
+def _write_timeline(path: Path, rows: Sequence[SecondFigures]) -> None:
+    from telebench.bench.ingest import SecondFigures
+
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([f.name for f in fields(SecondFigures)])
+        writer.writerows(astuple(row) for row in rows)
 
 
 @main.command("store")

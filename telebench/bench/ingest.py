@@ -22,10 +22,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import IO, cast
 
 import psutil
 
@@ -33,9 +33,12 @@ from telebench.hub.eventloop import new_event_loop
 from telebench.protocols import Role, new_session
 from telebench.protocols.events import SendRecords
 
-__all__ = ["IngestResult", "run"]
+__all__ = ["IngestResult", "SecondFigures", "drain_output", "per_second", "run"]
 
-_BASE_TIME = 1_750_000_000
+#: Device time starts at today's UTC midnight. A fixed date would age past the devices'
+#: messages TTL (365 days by default), and the hub's retention would delete the run's
+#: records a minute in.
+_BASE_TIME = int(time.time()) // 86_400 * 86_400
 
 
 @dataclass
@@ -59,6 +62,46 @@ class IngestResult:
     stored_records: int = 0
     duplicates: int = 0
     errors: list[str] = field(default_factory=list)
+    timeline: list[SecondFigures] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SecondFigures:
+    """One second of the measured window: records acked and the latency of their acks."""
+
+    second: int
+    records: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+def per_second(acks: Sequence[tuple[float, float, int]]) -> list[SecondFigures]:
+    """Cut ``(seconds into the window, latency s, records)`` acks into one row a second.
+
+    A run's p99 hides whether latency was steady or came in episodes (a compaction, a
+    telemetry fold); this shows which.
+
+    >>> rows = per_second([(0.2, 0.010, 10), (0.7, 0.030, 10), (1.5, 0.5, 10)])
+    >>> [(r.second, r.records, r.p50_ms, r.max_ms) for r in rows]
+    [(0, 20, 30.0, 30.0), (1, 10, 500.0, 500.0)]
+    """
+    buckets: dict[int, list[tuple[float, int]]] = {}
+    for at, latency, records in acks:
+        buckets.setdefault(int(at), []).append((latency, records))
+    rows = []
+    for second in sorted(buckets):
+        latencies = sorted(latency for latency, _ in buckets[second])
+        rows.append(
+            SecondFigures(
+                second=second,
+                records=sum(records for _, records in buckets[second]),
+                p50_ms=1000 * latencies[len(latencies) // 2],
+                p99_ms=1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+                max_ms=1000 * latencies[-1],
+            )
+        )
+    return rows
 
 
 class _Tracker(asyncio.Protocol):
@@ -103,6 +146,7 @@ class _Tracker(asyncio.Protocol):
         if fleet.counting:
             fleet.acked += count
             fleet.latencies.append(now - self.sent_at)
+            fleet.acks.append((now - fleet.started, now - self.sent_at, count))
         if fleet.stopping:
             self.stop()
             return
@@ -150,6 +194,9 @@ class _Fleet:
     records: int
     interval: float
     latencies: list[float] = field(default_factory=list)
+    #: ``(seconds into the window, ack latency, records)`` of each ack, for the timeline.
+    acks: list[tuple[float, float, int]] = field(default_factory=list)
+    started: float = 0.0
     acked: int = 0
     total: int = 0
     counting: bool = False
@@ -234,6 +281,7 @@ async def _drive(
         loop.call_at(tracker.due, tracker.send)
     await asyncio.sleep(warmup)
     fleet.latencies.clear()
+    fleet.started = time.perf_counter()
     fleet.counting = True
     window.open()
     progress(
@@ -272,6 +320,18 @@ class _Window:
         )
 
 
+def drain_output(stream: IO[str]) -> None:
+    """Read the hub's output to its end (a full pipe would block it), then close it.
+
+    >>> import io
+    >>> out = io.StringIO("listening ...")
+    >>> drain_output(out); out.closed
+    True
+    """
+    with stream:
+        stream.read()
+
+
 def _start_hub(
     store: Path, fsync: bool, config: Path | None = None
 ) -> tuple[subprocess.Popen[str], int]:
@@ -289,7 +349,7 @@ def _start_hub(
     for line in proc.stdout:
         found = re.match(r"listening\s+teltonika\s+tcp\s+\S+:(\d+)", line)
         if found:
-            threading.Thread(target=proc.stdout.read, daemon=True).start()  # drain
+            threading.Thread(target=drain_output, args=(proc.stdout,), daemon=True).start()
             return proc, int(found.group(1))
     raise RuntimeError(f"the hub did not start (exit code {proc.wait()})")
 
@@ -347,6 +407,7 @@ def run(
         client_cpu_us_per_record=1e6 * window.cpu[1] / max(fleet.acked, 1),
         total_acked=fleet.total,
         errors=fleet.errors[:5],
+        timeline=per_second(fleet.acks),
     )
     _count_stored(store, result)
     return result

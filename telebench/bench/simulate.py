@@ -24,6 +24,8 @@ from pathlib import Path
 
 import psutil
 
+from telebench.bench.ingest import drain_output
+
 __all__ = ["SimulateResult", "run"]
 
 _PERIOD = 10.0  # simulated seconds between a vehicle's records
@@ -70,7 +72,7 @@ def _start_hub(
         if found:
             ports[(found.group(1), found.group(2))] = int(found.group(3))
         elif line.startswith("store") and ports:
-            threading.Thread(target=proc.stdout.read, daemon=True).start()  # drain
+            threading.Thread(target=drain_output, args=(proc.stdout,), daemon=True).start()
             return proc, ports
     raise RuntimeError(f"the hub did not start (exit code {proc.wait()})")
 

@@ -1,0 +1,27 @@
+"""The ingest benchmark end to end, small: a real hub process, real sockets, a real count."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from telebench.bench.ingest import per_second, run
+
+
+def test_a_small_run_stores_every_acked_record_once(tmp_path: Path) -> None:
+    result = run(
+        tmp_path, devices=20, rate=400.0, records=10, seconds=1.5, warmup=0.5, progress=print
+    )
+    assert result.connected == 20
+    assert result.errors == []
+    assert result.acked_records > 0
+    assert result.stored_records == result.total_acked
+    assert result.duplicates == 0
+    assert sum(second.records for second in result.timeline) == result.acked_records
+    assert [s.second for s in result.timeline] == list(range(len(result.timeline)))
+
+
+def test_per_second_percentiles() -> None:
+    acks = [(0.01 * i, i / 1000, 10) for i in range(100)] + [(1.2, 5.0, 3)]
+    first, second = per_second(acks)
+    assert (first.second, first.records, first.p50_ms, first.p99_ms) == (0, 1000, 50.0, 99.0)
+    assert (second.second, second.records, second.max_ms) == (1, 3, 5000.0)
