@@ -58,15 +58,13 @@ from typing import Any, Final
 import polars as pl
 
 from telebench.errors import SchemaError, StoreError
-from telebench.store import partfiles, retention, snapshots
+from telebench.store import merging, partfiles, retention, snapshots
 from telebench.store.frames import CORE_SCHEMA, REGISTRY_DTYPES, unify
+from telebench.store.merging import DEDUP_IGNORED, SORT_KEYS
 from telebench.store.partfiles import PartFile
 
 __all__ = ["DEDUP_IGNORED", "MessageDataset"]
 
-#: Columns ignored when deciding that two messages are the same message resent.
-DEDUP_IGNORED: Final = ("server.timestamp", "peer", "channel.id")
-_SORT: Final = ["ident", "timestamp"]
 _LIST_ATTEMPTS: Final = 3
 
 
@@ -101,7 +99,7 @@ class MessageDataset:
         """
         if frame.is_empty():
             return []
-        for name in _SORT:
+        for name in SORT_KEYS:
             if name not in frame.columns or frame[name].null_count():
                 msg = f"cannot store messages: column {name!r} is missing or has nulls"
                 raise SchemaError(msg)
@@ -112,7 +110,7 @@ class MessageDataset:
         for (key,), part in frame.with_columns(day).partition_by("__day", as_dict=True).items():
             assert isinstance(key, dt.date)
             path = self.root / f"date={key.isoformat()}" / partfiles.part_name(first_seq, last_seq)
-            written.append(partfiles.atomic_write_parquet(part.drop("__day").sort(_SORT), path))
+            written.append(partfiles.atomic_write_parquet(part.drop("__day").sort(SORT_KEYS), path))
         return sorted(written)
 
     def discard_uncommitted(self, checkpoint: int) -> int:
@@ -201,7 +199,7 @@ class MessageDataset:
         names that no file has is null while filtering. ``sort=False`` skips the final sort
         where one would be needed (multi-file scans): rows come per file, each sorted.
         """
-        wanted = None if fields is None else list(dict.fromkeys([*_SORT, *fields]))
+        wanted = None if fields is None else list(dict.fromkeys([*SORT_KEYS, *fields]))
         read = wanted
         if wanted is not None and filter is not None:
             read = list(dict.fromkeys([*wanted, *filter.meta.root_names()]))
@@ -218,12 +216,12 @@ class MessageDataset:
         # Files are sorted by (ident, timestamp) and days are disjoint in time, so one file,
         # or one device's rows from one file per day read in day order, need no sort (a
         # sort of 10M rows costs seconds).
-        return out if presorted or not sort else out.sort(_SORT)
+        return out if presorted or not sort else out.sort(SORT_KEYS)
 
     def stats(self) -> dict[str, int]:
         """``files``, ``partitions``, ``bytes`` and ``rows`` of the live part files."""
         parts = partfiles.live_parts(self.root)
-        rows = sum(_rows(p.path) for p in parts)
+        rows = sum(merging.part_rows(p.path) for p in parts)
         return {
             "files": len(parts),
             "partitions": len({p.day for p in parts}),
@@ -267,7 +265,7 @@ class MessageDataset:
             for part in partfiles.live_parts(self.root):
                 by_day.setdefault(part.day, []).append(part)
             for group in by_day.values():
-                chosen = _to_merge(group, max_files, small_bytes, settled_rows)
+                chosen = merging.runs_to_merge(group, max_files, small_bytes, settled_rows)
                 stats["partitions"] += bool(chosen)
                 for merge in chosen:
                     stats["rows_dropped"] += self._merge(merge, keep_inputs=grace > 0)
@@ -307,10 +305,12 @@ class MessageDataset:
         return len(doomed)
 
     def _merge(self, group: Sequence[PartFile], *, keep_inputs: bool) -> int:
-        rows_in = sum(_rows(p.path) for p in group)
+        rows_in = sum(merging.part_rows(p.path) for p in group)
         merged = unify(self._frames(group, None, None))
-        frame = merged.sort(_arrival_order(merged.collect_schema()), nulls_last=True).collect()
-        frame = _dedup(frame)
+        frame = merged.sort(
+            merging.arrival_order(merged.collect_schema()), nulls_last=True
+        ).collect()
+        frame = merging.dedup(frame)
         name = partfiles.part_name(min(p.first for p in group), max(p.last for p in group))
         out = partfiles.atomic_write_parquet(frame, group[0].path.parent / name)
         if not keep_inputs:
@@ -350,7 +350,9 @@ class MessageDataset:
         with self._lock:
             parts = partfiles.live_parts(self.root)
             drop = retention.retention_filter(
-                [(p.path, p.path.stat().st_size, _rows(p.path)) for p in parts], limits, now
+                [(p.path, p.path.stat().st_size, merging.part_rows(p.path)) for p in parts],
+                limits,
+                now,
             )
             return 0 if drop is None else self._rewrite(parts, drop)
 
@@ -372,80 +374,6 @@ def _null(name: str) -> pl.Expr:
     return pl.lit(None, REGISTRY_DTYPES.get(name)).alias(name)
 
 
-def _to_merge(
-    group: Sequence[PartFile], max_files: int, small_bytes: int | None, settled_rows: int | None
-) -> list[Sequence[PartFile]]:
-    """The runs of one partition's files (sorted by seq) a compaction merges, each into one.
-
-    >>> import datetime, pathlib, tempfile
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> def part(first: int, rows: int) -> PartFile:
-    ...     path = folder / partfiles.part_name(first, first)
-    ...     pl.DataFrame({"n": range(rows)}).write_parquet(path)
-    ...     return PartFile(path, datetime.date(2026, 1, 1), first, first)
-    >>> files = [part(1, 50), part(2, 5), part(3, 10), part(4, 10), part(5, 10), part(6, 1)]
-    >>> [[p.first for p in run] for run in _to_merge(files, 1, 2**20, settled_rows=20)]
-    [[2, 3, 4], [5, 6]]
-    """
-    if len(group) <= max_files:
-        return []
-    if small_bytes is None:
-        return [group]
-    start, rows = len(group), list[int]()  # rows of the files in the run, newest first
-    while start > 0 and group[start - 1].path.stat().st_size < small_bytes:
-        count = _rows(group[start - 1].path) if settled_rows else 0
-        if settled_rows and count >= settled_rows:
-            break
-        rows.append(count)
-        start -= 1
-    run = group[start:]
-    runs = [run] if not settled_rows else _grouped(run, rows[::-1], settled_rows)
-    return [files for files in runs if len(files) > 1]
-
-
-def _grouped(run: Sequence[PartFile], rows: Sequence[int], limit: int) -> list[list[PartFile]]:
-    """``run`` cut into consecutive groups, each closed once it holds ``limit`` rows."""
-    groups: list[list[PartFile]] = [[]]
-    held = 0
-    for part, count in zip(run, rows, strict=True):
-        if held >= limit:
-            groups.append([])
-            held = 0
-        groups[-1].append(part)
-        held += count
-    return groups
-
-
-def _arrival_order(schema: Mapping[str, pl.DataType]) -> list[str]:
-    """Sort keys putting a device's resends after the first arrival (if arrival is known)."""
-    return [*_SORT, "server.timestamp"] if "server.timestamp" in schema else list(_SORT)
-
-
-def _dedup(frame: pl.DataFrame) -> pl.DataFrame:
-    """Keep the first of identical messages (ignoring :data:`DEDUP_IGNORED`).
-
-    ``frame`` is sorted by ident, timestamp, arrival, so resends are adjacent in their
-    (ident, timestamp) run: only rows of runs longer than one are compared in full.
-    """
-    same_prev = (pl.col("ident") == pl.col("ident").shift(1)) & (
-        pl.col("timestamp") == pl.col("timestamp").shift(1)
-    )
-    candidate = (same_prev | same_prev.shift(-1)).fill_null(False)
-    mask = frame.select(candidate).to_series()
-    if not mask.any():
-        return frame
-    subset = [c for c in frame.columns if c not in DEDUP_IGNORED]
-    runs = frame.filter(mask).unique(subset, keep="first", maintain_order=True)
-    order = _arrival_order(frame.schema)
-    return pl.concat([frame.filter(~mask), runs]).sort(order, nulls_last=True)
-
-
 def _presorted(parts: Sequence[PartFile], idents: Sequence[str] | None) -> bool:
     one_per_day = len({p.day for p in parts}) == len(parts)
     return len(parts) <= 1 or (one_per_day and idents is not None and len(set(idents)) == 1)
-
-
-def _rows(path: Path) -> int:
-    count = pl.scan_parquet(path, hive_partitioning=False).select(pl.len()).collect().item()
-    assert isinstance(count, int)
-    return count
