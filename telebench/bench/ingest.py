@@ -96,12 +96,17 @@ def per_second(acks: Sequence[tuple[float, float, int]]) -> list[SecondFigures]:
             SecondFigures(
                 second=second,
                 records=sum(records for _, records in buckets[second]),
-                p50_ms=1000 * latencies[len(latencies) // 2],
-                p99_ms=1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+                p50_ms=_quantile_ms(latencies, 0.5),
+                p99_ms=_quantile_ms(latencies, 0.99),
                 max_ms=1000 * latencies[-1],
             )
         )
     return rows
+
+
+def _quantile_ms(ordered: Sequence[float], q: float) -> float:
+    """The ``q`` quantile of sorted latencies in seconds, in ms (the nearest rank below)."""
+    return 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
 class _Tracker(asyncio.Protocol):
@@ -144,8 +149,6 @@ class _Tracker(asyncio.Protocol):
         now = time.perf_counter()
         fleet.total += count
         if fleet.counting:
-            fleet.acked += count
-            fleet.latencies.append(now - self.sent_at)
             fleet.acks.append((now - fleet.started, now - self.sent_at, count))
         if fleet.stopping:
             self.stop()
@@ -193,11 +196,9 @@ class _Fleet:
 
     records: int
     interval: float
-    latencies: list[float] = field(default_factory=list)
-    #: ``(seconds into the window, ack latency, records)`` of each ack, for the timeline.
+    #: ``(seconds into the window, ack latency, records)`` of each ack in the window.
     acks: list[tuple[float, float, int]] = field(default_factory=list)
     started: float = 0.0
-    acked: int = 0
     total: int = 0
     counting: bool = False
     stopping: bool = False
@@ -280,7 +281,6 @@ async def _drive(
         tracker.due = start + fleet.interval * n / len(connected)
         loop.call_at(tracker.due, tracker.send)
     await asyncio.sleep(warmup)
-    fleet.latencies.clear()
     fleet.started = time.perf_counter()
     fleet.counting = True
     window.open()
@@ -389,22 +389,23 @@ def run(
         watching.set()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=120)
-    latencies = sorted(fleet.latencies) or [0.0]
+    latencies = sorted(latency for _, latency, _ in fleet.acks) or [0.0]
+    acked = sum(records for _, _, records in fleet.acks)
     elapsed = window.seconds
     result = IngestResult(
         devices=devices,
         connected=fleet.connected,
         seconds=elapsed,
-        acked_records=fleet.acked,
-        records_per_s=fleet.acked / elapsed,
-        ack_p50_ms=1000 * latencies[len(latencies) // 2],
-        ack_p99_ms=1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        acked_records=acked,
+        records_per_s=acked / elapsed,
+        ack_p50_ms=_quantile_ms(latencies, 0.5),
+        ack_p99_ms=_quantile_ms(latencies, 0.99),
         ack_max_ms=1000 * latencies[-1],
         hub_peak_rss_mb=peak[0],
         hub_cpu_percent=100 * window.cpu[0] / elapsed,
         client_cpu_percent=100 * window.cpu[1] / elapsed,
-        hub_cpu_us_per_record=1e6 * window.cpu[0] / max(fleet.acked, 1),
-        client_cpu_us_per_record=1e6 * window.cpu[1] / max(fleet.acked, 1),
+        hub_cpu_us_per_record=1e6 * window.cpu[0] / max(acked, 1),
+        client_cpu_us_per_record=1e6 * window.cpu[1] / max(acked, 1),
         total_acked=fleet.total,
         errors=fleet.errors[:5],
         timeline=per_second(fleet.acks),
