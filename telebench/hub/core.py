@@ -52,7 +52,9 @@ class Stores:
             registry=DeviceRegistry(store / "devices.sqlite"),
             logs=LogStore(store / "logs.sqlite"),
             commands=CommandQueue(store / "commands.sqlite"),
-            telemetry=TelemetryStore(store / "telemetry.sqlite"),
+            telemetry=TelemetryStore(
+                store / "telemetry.parquet", legacy=store / "telemetry.sqlite"
+            ),
             dataset=MessageDataset(store),
         )
 

@@ -8,7 +8,7 @@ store lives in one folder (``--store DIR``)::
     DIR/wal/               write-ahead log segments (WriteAheadLog)
     DIR/wal.checkpoint     last WAL entry flushed to Parquet
     DIR/messages/          the message dataset, date=YYYY-MM-DD/part-*.parquet (MessageDataset)
-    DIR/telemetry.sqlite   latest value per device and parameter (TelemetryStore)
+    DIR/telemetry.parquet  latest value per device and parameter (TelemetryStore)
     DIR/logs.sqlite        connection, parse-error, command and plugin log (LogStore)
     DIR/commands.sqlite    command queue and results (CommandQueue)
     DIR/snapshots/         daily gzipped JSON snapshots per device

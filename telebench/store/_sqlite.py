@@ -28,15 +28,15 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 from telebench.errors import StoreError
+from telebench.store._closing import Closing
 
 __all__ = ["SqliteStore"]
 
 
-class SqliteStore:
+class SqliteStore(Closing):
     """A SQLite file (or ``":memory:"``) with a lock, PRAGMAs and versioned migrations.
 
     Subclasses set the class attributes and call ``super().__init__(path)`` once the
@@ -120,14 +120,3 @@ class SqliteStore:
         """Close the database; further calls fail with ``StoreError``."""
         with self._lock:
             self._conn.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -237,6 +237,7 @@ class MessageDataset:
         grace: float = 0.0,
         small_bytes: int | None = None,
         settled_rows: int | None = None,
+        max_merges: int | None = None,
     ) -> dict[str, int]:
         """Merge each partition holding more than ``max_files`` files into one file.
 
@@ -257,17 +258,22 @@ class MessageDataset:
         many rows is also left alone, and the run is merged in consecutive groups that each
         close once they reach that many rows: a merge holds at most about ``settled_rows``
         rows in memory, and a merged file is not merged again and again while the day grows.
+        With ``max_merges``, the oldest merges are done first and ``stats["pending"]``
+        counts those left for a later call.
         """
-        stats = {"partitions": 0, "files_in": 0, "files_out": 0, "rows_dropped": 0}
+        stats = {"partitions": 0, "files_in": 0, "files_out": 0, "rows_dropped": 0, "pending": 0}
         with self._lock:
             self._reap(grace)
             by_day: dict[dt.date, list[PartFile]] = {}
             for part in partfiles.live_parts(self.root):
                 by_day.setdefault(part.day, []).append(part)
-            for group in by_day.values():
+            for _, group in sorted(by_day.items()):
                 chosen = merging.runs_to_merge(group, max_files, small_bytes, settled_rows)
                 stats["partitions"] += bool(chosen)
                 for merge in chosen:
+                    if max_merges is not None and stats["files_out"] >= max_merges:
+                        stats["pending"] += 1
+                        continue
                     stats["rows_dropped"] += self._merge(merge, keep_inputs=grace > 0)
                     stats["files_in"] += len(merge)
                     stats["files_out"] += 1

@@ -36,10 +36,10 @@ import struct
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import BinaryIO, Final, Self
+from typing import BinaryIO, Final
 
 from telebench.errors import ConfigError, StoreError
+from telebench.store._closing import Closing
 
 __all__ = ["WriteAheadLog"]
 
@@ -89,7 +89,7 @@ def _scan(path: Path) -> Iterator[tuple[int, int, int, bytes]]:
         offset = end
 
 
-class WriteAheadLog:
+class WriteAheadLog(Closing):
     """An append-only, fsync'd, segmented log of byte payloads with sequence numbers.
 
     Parameters
@@ -246,14 +246,3 @@ class WriteAheadLog:
             self.sync()
             self._file.close()
             self._file = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

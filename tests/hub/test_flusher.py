@@ -18,6 +18,8 @@ def _batch(rng: random.Random, rows: int) -> pl.DataFrame:
             "x": [rng.choice([None, 1, 2, 3]) for _ in range(rows)],
             "s": [rng.choice([None, "p", "q"]) for _ in range(rows)],
             "on": [rng.choice([None, True, False]) for _ in range(rows)],
+            "n": [rng.randint(0, 9) for _ in range(rows)],  # never null: the shared window
+            "gone": [None] * rows,  # all null: no value to keep
         }
     )
 

@@ -149,7 +149,13 @@ def test_compact_merges_and_dedups_resends(ds: MessageDataset) -> None:
     ds.write(frame(msg("1", DAY + 0.5, x=3)), first_seq=4, last_seq=4)
     ds.write(frame(msg("1", DAY + 86_401)), first_seq=4, last_seq=4)
     stats = ds.compact()
-    assert stats == {"partitions": 1, "files_in": 3, "files_out": 1, "rows_dropped": 1}
+    assert stats == {
+        "partitions": 1,
+        "files_in": 3,
+        "files_out": 1,
+        "rows_dropped": 1,
+        "pending": 0,
+    }
     assert names(ds) == [f"{D1}/{part_name(1, 4)}", f"{D2}/{part_name(4, 4)}"]
     out = ds.scan(end=DAY + 100).collect()
     assert out.select("ident", "x", "server.timestamp").rows() == [
@@ -315,6 +321,25 @@ def test_compact_settled_rows_bounds_each_merge(ds: MessageDataset) -> None:
     assert names(ds) == [f"{D1}/{part_name(1, 20)}"]
     got = ds.scan().collect()
     assert got["timestamp"].to_list() == [DAY + t for t in (*range(1, 15), 20)]
+
+
+def test_compact_max_merges_does_the_oldest_first_and_counts_the_rest(
+    ds: MessageDataset,
+) -> None:
+    # Two days, each with two merges due once files of 5 rows are settled.
+    for day in (DAY, DAY + 86_400):
+        base = 0 if day == DAY else 100
+        for first, rows in [(1, 3), (4, 3), (7, 3), (10, 3)]:
+            batch = [msg("1", day + first + i) for i in range(rows)]
+            ds.write(frame(*batch), first_seq=base + first, last_seq=base + first)
+    stats = ds.compact(small_bytes=2**30, settled_rows=5, max_merges=1)
+    assert (stats["files_in"], stats["files_out"], stats["pending"]) == (2, 1, 3)
+    assert names(ds)[0] == f"{D1}/{part_name(1, 4)}"
+    stats = ds.compact(small_bytes=2**30, settled_rows=5, max_merges=2)
+    assert (stats["files_out"], stats["pending"]) == (2, 1)
+    assert ds.compact(small_bytes=2**30, settled_rows=5)["pending"] == 0
+    assert len(names(ds)) == 4
+    assert ds.scan().collect().height == 24
 
 
 def test_deleted_rows_do_not_come_back_from_merge_inputs(ds: MessageDataset) -> None:
