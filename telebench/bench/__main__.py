@@ -128,9 +128,10 @@ def ingest(
         config=config.resolve() if config else None,
         progress=lambda text: click.echo(text, err=True),
     )
+    durability = "no fsync: acks after the write only" if no_fsync else "each ack after fsync"
     click.echo(
         f"devices held     {r.connected:,} of {r.devices:,}\n"
-        f"records/s acked  {r.records_per_s:,.0f} (offered {rate:,.0f}; each ack after fsync)\n"
+        f"records/s acked  {r.records_per_s:,.0f} (offered {rate:,.0f}; {durability})\n"
         f"ack latency      p50 {r.ack_p50_ms:.1f} ms, p99 {r.ack_p99_ms:.1f} ms, "
         f"max {r.ack_max_ms:.1f} ms\n"
         f"hub process      peak RSS {r.hub_peak_rss_mb:,.0f} MB, CPU {r.hub_cpu_percent:.0f}%"
