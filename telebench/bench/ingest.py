@@ -13,32 +13,23 @@ is in the Parquet dataset exactly once.
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import re
 import signal
-import struct
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, cast
+from typing import IO
 
 import psutil
 
+from telebench.bench.fleet import Fleet, Window, drive
 from telebench.hub.eventloop import new_event_loop
-from telebench.protocols import Role, new_session
-from telebench.protocols.events import SendRecords
 
 __all__ = ["IngestResult", "SecondFigures", "drain_output", "per_second", "run"]
-
-#: Device time starts at today's UTC midnight. A fixed date would age past the devices'
-#: messages TTL (365 days by default), and the hub's retention would delete the run's
-#: records a minute in.
-_BASE_TIME = int(time.time()) // 86_400 * 86_400
 
 
 @dataclass
@@ -109,217 +100,6 @@ def _quantile_ms(ordered: Sequence[float], q: float) -> float:
     return 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
-class _Tracker(asyncio.Protocol):
-    """One simulated tracker: login, then one pre-built packet in flight at a time.
-
-    Driven by callbacks, not a task per device: an ack schedules the next packet with
-    ``call_at``, so the driver spends its CPU on sockets, not on coroutine switches, and
-    leaves the cores to the hub it measures.
-    """
-
-    def __init__(self, index: int, fleet: _Fleet) -> None:
-        self.index = index
-        self.ident = f"86{index:013d}"
-        self.fleet = fleet
-        self.loop = asyncio.get_running_loop()
-        self.transport: asyncio.Transport | None = None
-        self.logged_in: asyncio.Future[bool] = self.loop.create_future()
-        self.finished: asyncio.Future[None] = self.loop.create_future()
-        self.packet = 0
-        self.sent_at = 0.0
-        self.due = 0.0
-        self._buffer = b""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # A stream transport (uvloop's does not subclass asyncio.Transport).
-        self.transport = cast("asyncio.Transport", transport)
-        self.transport.write(_login(self.ident))
-
-    def data_received(self, data: bytes) -> None:
-        if not self.logged_in.done():  # the login answer: one byte, 0x01 = accepted
-            self.logged_in.set_result(data[:1] == b"\x01")
-            data = data[1:]
-        self._buffer += data
-        while len(self._buffer) >= _ACK.size:  # a record-count ack: u32
-            (count,), self._buffer = _ACK.unpack_from(self._buffer), self._buffer[_ACK.size :]
-            self._acked(count)
-
-    def _acked(self, count: int) -> None:
-        fleet = self.fleet
-        now = time.perf_counter()
-        fleet.total += count
-        if fleet.counting:
-            fleet.acks.append((now - fleet.started, now - self.sent_at, count))
-        if fleet.stopping:
-            self.stop()
-            return
-        # A late ack delays the next packet; the device does not catch up in a burst.
-        self.due = max(self.due + fleet.interval, self.loop.time())
-        self.loop.call_at(self.due, self.send)
-
-    def send(self) -> None:
-        """Write the next packet (unique timestamps: the hub stores each record once)."""
-        if self.transport is None or self.transport.is_closing():
-            return
-        data = self.fleet.packet(self.index % _VARIANTS, self.packet)
-        self.packet += 1
-        self.sent_at = time.perf_counter()
-        self.transport.write(data)
-
-    def stop(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-        if not self.finished.done():
-            self.finished.set_result(None)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        error = ConnectionError("closed by the hub")
-        if not self.logged_in.done():
-            self.logged_in.set_exception(error)
-        if not self.finished.done():
-            self.fleet.errors.append(f"{self.ident}: {error}")
-            self.finished.set_result(None)
-
-
-_ACK = struct.Struct(">I")
-#: Devices share pre-built packets; this many variants differ in position.
-_VARIANTS = 16
-
-
-def _login(ident: str) -> bytes:
-    return len(ident).to_bytes(2, "big") + ident.encode("ascii")
-
-
-@dataclass
-class _Fleet:
-    """What every tracker shares: the pacing, the packet cache and the counters."""
-
-    records: int
-    interval: float
-    #: ``(seconds into the window, ack latency, records)`` of each ack in the window.
-    acks: list[tuple[float, float, int]] = field(default_factory=list)
-    started: float = 0.0
-    total: int = 0
-    counting: bool = False
-    stopping: bool = False
-    connected: int = 0
-    errors: list[str] = field(default_factory=list)
-    _packets: dict[tuple[int, int], bytes] = field(default_factory=dict)
-
-    def packet(self, variant: int, number: int) -> bytes:
-        """Codec 8E packet ``number`` of a variant, encoded once by the real client codec."""
-        key = (variant, number)
-        data = self._packets.get(key)
-        if data is None:
-            session = new_session("teltonika", Role.CLIENT, options={"codec": 0x8E})
-            records = _records(variant, number, self.records)
-            data = session.send(SendRecords(messages=records))  # type: ignore[arg-type]
-            self._packets[key] = data
-        return data
-
-
-def _records(index: int, packet: int, count: int) -> tuple[dict[str, object], ...]:
-    start = _BASE_TIME + packet * count * 10
-    return tuple(
-        {
-            "timestamp": float(start + i * 10),
-            "position.latitude": 42.5 + index * 1e-5,
-            "position.longitude": 1.5 + i * 1e-4,
-            "position.altitude": 1100.0,
-            "position.direction": 90.0,
-            "position.speed": 36.0 + i,
-            "position.satellites": 9,
-            "engine.ignition.status": True,
-            "movement.status": True,
-            "gsm.signal.level": 4,
-            "external.powersource.voltage": 12.6,
-            "battery.voltage": 4.1,
-        }
-        for i in range(count)
-    )
-
-
-async def _device(index: int, port: int, fleet: _Fleet, connected: list[_Tracker]) -> None:
-    loop = asyncio.get_running_loop()
-    try:
-        _, tracker = await loop.create_connection(
-            functools.partial(_Tracker, index, fleet), "127.0.0.1", port
-        )
-        if not await tracker.logged_in:
-            fleet.errors.append(f"{tracker.ident}: login refused")
-            tracker.stop()
-            return
-    except (OSError, ConnectionError) as exc:
-        fleet.errors.append(f"connect: {exc}")
-        return
-    connected.append(tracker)
-    await tracker.finished
-
-
-async def _drive(
-    port: int,
-    devices: int,
-    seconds: float,
-    warmup: float,
-    fleet: _Fleet,
-    window: _Window,
-    progress: Callable[[str], None],
-) -> None:
-    connected: list[_Tracker] = []
-    tasks = []
-    for index in range(devices):
-        tasks.append(asyncio.create_task(_device(index, port, fleet, connected)))
-        if index % 500 == 499:
-            await asyncio.sleep(0.05)  # a ramp, as a fleet does not connect in one instant
-    while len(connected) + len(fleet.errors) < devices:
-        await asyncio.sleep(0.1)
-    fleet.connected = len(connected)
-    progress(f"{len(connected)} devices connected; warming up {warmup:g} s")
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    for n, tracker in enumerate(connected):  # first packets spread over one interval
-        tracker.due = start + fleet.interval * n / len(connected)
-        loop.call_at(tracker.due, tracker.send)
-    await asyncio.sleep(warmup)
-    fleet.started = time.perf_counter()
-    fleet.counting = True
-    window.open()
-    progress(
-        f"measuring {seconds:g} s at {fleet.records / fleet.interval * devices:,.0f} "
-        "records/s offered"
-    )
-    await asyncio.sleep(seconds)
-    fleet.counting = False
-    window.close()
-    fleet.stopping = True
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
-class _Window:
-    """Wall time and CPU time of the hub and of this driver over the measured window."""
-
-    def __init__(self, hub_pid: int) -> None:
-        self.processes = (psutil.Process(hub_pid), psutil.Process())
-        self.seconds = 0.0
-        self.cpu = (0.0, 0.0)
-
-    @staticmethod
-    def _cpu(process: psutil.Process) -> float:
-        times = process.cpu_times()
-        return float(times.user + times.system)
-
-    def open(self) -> None:
-        self.seconds = -time.perf_counter()
-        self.cpu = (-self._cpu(self.processes[0]), -self._cpu(self.processes[1]))
-
-    def close(self) -> None:
-        self.seconds += time.perf_counter()
-        self.cpu = (
-            self.cpu[0] + self._cpu(self.processes[0]),
-            self.cpu[1] + self._cpu(self.processes[1]),
-        )
-
-
 def drain_output(stream: IO[str]) -> None:
     """Read the hub's output to its end (a full pipe would block it), then close it.
 
@@ -380,11 +160,11 @@ def run(
     peak, watching = [0.0], threading.Event()
     watcher = threading.Thread(target=_watch, args=(proc.pid, peak, watching), daemon=True)
     watcher.start()
-    fleet = _Fleet(records=records, interval=devices * records / rate)
-    window = _Window(proc.pid)
+    fleet = Fleet(records=records, interval=devices * records / rate)
+    window = Window(proc.pid)
     try:
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
-            runner.run(_drive(port, devices, seconds, warmup, fleet, window, progress))
+            runner.run(drive(port, devices, seconds, warmup, fleet, window, progress))
     finally:
         watching.set()
         proc.send_signal(signal.SIGTERM)

@@ -21,49 +21,14 @@ from telebench.hub.connection import StreamConnection
 from telebench.hub.datagram import DatagramChannel
 from telebench.hub.durable import GroupCommit
 from telebench.hub.pipeline import Origin, RecentMessages
+from telebench.hub.stores import Stores
 from telebench.protocols.events import CommandResponse, Rejected
-from telebench.store.commands import CommandQueue
-from telebench.store.dataset import MessageDataset
-from telebench.store.logs import LogStore
-from telebench.store.registry import Device, DeviceRegistry, check_password
-from telebench.store.telemetry import TelemetryStore
+from telebench.store.registry import Device, check_password
 
-__all__ = ["ChannelRuntime", "Decision", "HubCore", "Stores"]
+__all__ = ["ChannelRuntime", "Decision", "HubCore"]
 
 _SWEEP_SECONDS: Final = 1.0
 _EXCERPT: Final = 32
-
-
-@dataclass(frozen=True, slots=True)
-class Stores:
-    """The side stores of one store folder, opened by the hub."""
-
-    registry: DeviceRegistry
-    logs: LogStore
-    commands: CommandQueue
-    telemetry: TelemetryStore
-    dataset: MessageDataset
-
-    @classmethod
-    def open(cls, store: Path) -> Stores:
-        """Open (creating) every store under ``store``."""
-        store.mkdir(parents=True, exist_ok=True)
-        return cls(
-            registry=DeviceRegistry(store / "devices.sqlite"),
-            logs=LogStore(store / "logs.sqlite"),
-            commands=CommandQueue(store / "commands.sqlite"),
-            telemetry=TelemetryStore(
-                store / "telemetry.parquet", legacy=store / "telemetry.sqlite"
-            ),
-            dataset=MessageDataset(store),
-        )
-
-    def close(self) -> None:
-        """Close the SQLite stores."""
-        self.logs.close()
-        self.commands.close()
-        self.telemetry.close()
-        self.registry.close()
 
 
 @dataclass(eq=False)

@@ -32,8 +32,10 @@ from typing import Final
 
 import polars as pl
 
+from telebench.hub.config import HubConfig
 from telebench.hub.durable import GroupCommit, read_checkpoint, write_checkpoint
 from telebench.hub.plugins import Plugin, PluginChain
+from telebench.hub.stores import Stores
 from telebench.store.dataset import MessageDataset
 from telebench.store.frames import messages_frame
 from telebench.store.logs import LogStore
@@ -102,6 +104,25 @@ class Flusher:
         self._thread: threading.Thread | None = None
 
     # --- the thread -------------------------------------------------------------------------
+
+    @classmethod
+    def for_hub(cls, config: HubConfig, stores: Stores, checkpoint: int) -> Flusher:
+        """The flusher of a hub: its store folder, stores, plugins and intervals."""
+        return cls(
+            Path(config.store),
+            stores.dataset,
+            stores.telemetry,
+            stores.registry,
+            stores.logs,
+            list(config.plugins),
+            checkpoint=checkpoint,
+            flush_interval=config.flush_interval,
+            compact_interval=config.compact_interval,
+            retention_interval=config.retention_interval,
+            telemetry_interval=config.telemetry_interval,
+            daily_snapshots=config.daily_snapshots,
+            logs_ttl=config.logs_ttl,
+        )
 
     def start(self, commit: GroupCommit) -> None:
         """Start flushing what ``commit`` makes durable."""

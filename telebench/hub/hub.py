@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import fcntl
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -35,11 +34,12 @@ import polars as pl
 from telebench.errors import ConfigError
 from telebench.hub.capture import read_raw
 from telebench.hub.config import HubConfig, with_ports
-from telebench.hub.core import HubCore, Stores
+from telebench.hub.core import HubCore
 from telebench.hub.durable import GroupCommit, read_checkpoint
 from telebench.hub.eventloop import new_event_loop
 from telebench.hub.flusher import Flusher
 from telebench.hub.pipeline import RecentMessages, warm
+from telebench.hub.stores import Stores, lock_store
 from telebench.model import Value
 from telebench.store.commands import Command
 from telebench.store.registry import DeviceRegistry
@@ -98,7 +98,7 @@ class Hub:
         """Recover the store, open every channel and start serving; returns ``self``."""
         if self._thread is not None:
             raise ConfigError("the hub is already running")
-        self._lock = _lock_store(self.store)
+        self._lock = lock_store(self.store)
         try:
             self._launch(self._recover())
         except BaseException:
@@ -118,21 +118,7 @@ class Hub:
         recent = RecentMessages(self.config.dedup_window)
         entries = list(wal.replay())
         warm(recent, (payload for _, payload in entries[-self.config.dedup_window :]))
-        flusher = Flusher(
-            self.store,
-            stores.dataset,
-            stores.telemetry,
-            stores.registry,
-            stores.logs,
-            list(self.config.plugins),
-            checkpoint=checkpoint,
-            flush_interval=self.config.flush_interval,
-            compact_interval=self.config.compact_interval,
-            retention_interval=self.config.retention_interval,
-            telemetry_interval=self.config.telemetry_interval,
-            daily_snapshots=self.config.daily_snapshots,
-            logs_ttl=self.config.logs_ttl,
-        )
+        flusher = Flusher.for_hub(self.config, stores, checkpoint)
         self._flusher = flusher
         flusher.recover_telemetry(entries)
         pending = [(seq, payload) for seq, payload in entries if seq > checkpoint]
@@ -374,22 +360,10 @@ class Hub:
         """
         if self._loop is None or self._core is None or self._commit is None:
             raise ConfigError("restore needs a running hub (use it inside `with Hub(...)`)")
-        stores = self._open()
-        messages = stores.dataset.read_snapshot(Path(path))
-        if not messages:
-            return 0
-        stamps = [float(m["timestamp"]) for m in messages]
-        idents = sorted({str(m["ident"]) for m in messages})
+        dataset = self._open().dataset
+        messages = dataset.read_snapshot(Path(path))
         self.flush()
-        stored = (
-            stores.dataset.scan(
-                idents, begin=min(stamps), end=max(stamps), fields=["ident", "timestamp"]
-            )
-            .select("ident", "timestamp")
-            .collect()
-        )
-        present = set(stored.iter_rows())
-        fresh = [m for m in messages if (m["ident"], float(m["timestamp"])) not in present]
+        fresh = dataset.not_stored(messages)
         if not fresh:
             return 0
         payload = b"\n".join(orjson.dumps(m) for m in fresh) + b"\n"
@@ -424,18 +398,6 @@ def _seconds(value: float | dt.datetime | None) -> float | None:
             value = value.replace(tzinfo=dt.UTC)
         return value.timestamp()
     return value
-
-
-def _lock_store(store: Path) -> BinaryIO:
-    """Hold an exclusive lock on ``store`` for as long as the hub runs (one hub per store)."""
-    store.mkdir(parents=True, exist_ok=True)
-    handle = (store / ".lock").open("a+b")
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise ConfigError(f"store {store} is in use by another running hub") from None
-    return handle
 
 
 def _bind_error(exc: BaseException) -> BaseException:

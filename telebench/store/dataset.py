@@ -369,6 +369,25 @@ class MessageDataset:
         frame = self.scan(begin=begin, end=math.nextafter(end, -math.inf)).collect()
         return snapshots.write_snapshots(frame, day, Path(dest))
 
+    def not_stored(self, messages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """The ``messages`` whose ``(ident, timestamp)`` no stored message has (a restore).
+
+        >>> import tempfile
+        >>> from telebench.store.frames import messages_frame
+        >>> ds = MessageDataset(tempfile.mkdtemp())
+        >>> _ = ds.write(messages_frame(b'{"ident":"a","timestamp":1}'), first_seq=1, last_seq=1)
+        >>> ds.not_stored([{"ident": "a", "timestamp": 1}, {"ident": "a", "timestamp": 2}])
+        [{'ident': 'a', 'timestamp': 2}]
+        """
+        if not messages:
+            return []
+        stamps = [float(m["timestamp"]) for m in messages]
+        idents = sorted({str(m["ident"]) for m in messages})
+        fields = ["ident", "timestamp"]
+        stored = self.scan(idents, begin=min(stamps), end=max(stamps), fields=fields)
+        present = set(stored.select(fields).collect().iter_rows())
+        return [m for m in messages if (m["ident"], float(m["timestamp"])) not in present]
+
     @staticmethod
     def read_snapshot(path: Path) -> list[dict[str, Any]]:
         """The messages of one snapshot file (see :func:`snapshots.read_snapshot`)."""
