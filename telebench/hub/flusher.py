@@ -198,15 +198,23 @@ class Flusher:
         self._telemetry_upto = last
         return frame.height
 
-    def apply_telemetry(self) -> int:
-        """Fold the flushed messages into telemetry now; returns values written."""
+    def apply_telemetry(self, *, persist: bool = True) -> int:
+        """Fold the flushed messages into telemetry now; returns values written.
+
+        ``persist=False`` (a query) folds in memory only: the file and its checkpoint wait
+        for the next scheduled fold, and a crash meanwhile replays those entries from the
+        WAL, so a query costs no rewrite of the telemetry file.
+        """
         with self.lock:
-            if not self._telemetry_frames:
-                return 0
-            frames, self._telemetry_frames = self._telemetry_frames, []
-            written = self.telemetry.update(pl.concat(frames, how="diagonal_relaxed"))
-            write_checkpoint(self.store / "telemetry.checkpoint", self._telemetry_upto)
-            self.telemetry_seq = self._telemetry_upto
+            written = 0
+            if self._telemetry_frames:
+                frames, self._telemetry_frames = self._telemetry_frames, []
+                batch = pl.concat(frames, how="diagonal_relaxed")
+                written = self.telemetry.update(batch, persist=False)
+            if persist and self.telemetry_seq != self._telemetry_upto:
+                self.telemetry.save()
+                write_checkpoint(self.store / "telemetry.checkpoint", self._telemetry_upto)
+                self.telemetry_seq = self._telemetry_upto
             return written
 
     def recover_telemetry(self, entries: list[tuple[int, bytes]]) -> None:

@@ -271,7 +271,7 @@ class Hub:
         """Latest value of every parameter of a device: ``name -> (value, timestamp)``."""
         self.flush()
         if self._flusher is not None:
-            self._flusher.apply_telemetry()
+            self._flusher.apply_telemetry(persist=False)
         return self._open().telemetry.get(ident)
 
     def logs(self, **filters: Any) -> pl.DataFrame:

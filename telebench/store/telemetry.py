@@ -175,7 +175,8 @@ class TelemetryStore(Closing):
 
     ``path`` is the Parquet file (``DIR/telemetry.parquet`` in a hub's store) or
     ``":memory:"``. Every change rewrites the file atomically (fsync'd temp file renamed
-    in), so a killed process leaves the previous or the new state, never a torn one. A
+    in), so a killed process leaves the previous or the new state, never a torn one;
+    ``update(..., persist=False)`` leaves the write to a later :meth:`save`. A
     telemetry SQLite file of an older telebench (``legacy``) is read once and renamed
     ``*.migrated``. Methods may be called from any thread.
 
@@ -196,6 +197,7 @@ class TelemetryStore(Closing):
         self._lock = threading.Lock()
         self._closed = False
         self._state = _empty()
+        self._unsaved = False  # values folded in since the file was last written
         if self.path is None:
             return
         if not self.path.parent.is_dir():
@@ -203,17 +205,19 @@ class TelemetryStore(Closing):
         if self.path.exists():
             self._state = _read_state(self.path)
         elif legacy is not None and legacy.exists():
-            self._state = _read_legacy(legacy)
-            self._persist(self._state)
+            self._state, self._unsaved = _read_legacy(legacy), True
+            self._save()
             legacy.replace(legacy.with_name(legacy.name + ".migrated"))
 
-    def update(self, frame: pl.DataFrame) -> int:
+    def update(self, frame: pl.DataFrame, *, persist: bool = True) -> int:
         """Fold a batch of stored messages in; returns how many values were written.
 
         Every column but ``ident`` is a parameter (``timestamp`` included, as in flespi);
         nulls mean "not in this message". A stored value is replaced only by one from a
         message whose ``timestamp`` is greater or equal. ``SchemaError`` if ``ident`` or
-        ``timestamp`` is missing or null, or a column holds non-scalar values.
+        ``timestamp`` is missing or null, or a column holds non-scalar values. With
+        ``persist=False`` the file is left for a later :meth:`save` (the hub can replay
+        what a crash loses from its WAL).
         """
         if frame.height == 0:
             return 0
@@ -228,8 +232,16 @@ class TelemetryStore(Closing):
             )
             if winners.height:
                 kept = state.join(winners.select(_KEYS), on=_KEYS, how="anti")
-                self._persist(pl.concat([kept, winners]))
+                self._state, self._unsaved = pl.concat([kept, winners]), True
+            if persist:
+                self._save()
             return winners.height
+
+    def save(self) -> None:
+        """Write values folded with ``persist=False`` to the file (nothing if none are)."""
+        with self._lock:
+            self._live()
+            self._save()
 
     def get(self, ident: str) -> dict[str, tuple[Value, float]]:
         """``name -> (value, timestamp of the message that set it)`` for one device.
@@ -272,7 +284,8 @@ class TelemetryStore(Closing):
             state = self._live()
             kept = state.filter(~gone)
             if kept.height != state.height:
-                self._persist(kept)
+                self._state, self._unsaved = kept, True
+                self._save()
             return state.height - kept.height
 
     def close(self) -> None:
@@ -286,13 +299,13 @@ class TelemetryStore(Closing):
             raise StoreError(f"telemetry store {str(self.path or ':memory:')!r} is closed")
         return self._state
 
-    def _persist(self, state: pl.DataFrame) -> None:
-        """Make ``state`` current: on disk first, so memory never runs ahead of the file."""
-        if self.path is not None:
+    def _save(self) -> None:
+        """Write the values to the file (atomically) if they changed since the last write."""
+        if self.path is not None and self._unsaved:
             buffer = io.BytesIO()
-            state.write_parquet(buffer, metadata={_VERSION_KEY: str(SCHEMA_VERSION)})
+            self._state.write_parquet(buffer, metadata={_VERSION_KEY: str(SCHEMA_VERSION)})
             atomic_write_bytes(buffer.getvalue(), self.path)
-        self._state = state
+        self._unsaved = False
 
 
 def _empty() -> pl.DataFrame:

@@ -9,8 +9,10 @@ from pathlib import Path
 import polars as pl
 
 from telebench.hub import Compute, Erase, Function, Hub
+from telebench.hub.durable import read_checkpoint
 from telebench.protocols.samples import sample_messages
 from telebench.store.partfiles import list_parts, live_parts
+from telebench.store.telemetry import TelemetryStore
 from tests.hub.conftest import make_config
 from tests.hub.device import Device
 
@@ -32,6 +34,22 @@ def test_telemetry_keeps_the_newest_value_even_after_black_box_data(hub: Hub) ->
     value, stamp = telemetry["position.latitude"]
     assert value == newest["position.latitude"]
     assert stamp == newest["timestamp"]
+
+
+def test_a_telemetry_query_folds_in_memory_and_the_file_follows_on_schedule(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "s"
+    with Hub(config=make_config(store, telemetry_interval=3600.0)) as hub:
+        _send(hub, sample_messages("wialon_ips", 2))
+        live = hub.telemetry(IDENT)
+        assert "position.latitude" in live
+        # The query did not rewrite the file: the scheduled fold (or the stop) will.
+        assert read_checkpoint(store / "telemetry.checkpoint") == 0
+        assert not (store / "telemetry.parquet").exists()
+    assert read_checkpoint(store / "telemetry.checkpoint") > 0
+    with TelemetryStore(store / "telemetry.parquet") as saved:
+        assert saved.get(IDENT) == live
 
 
 def _boom(frame: pl.DataFrame) -> pl.DataFrame:

@@ -218,7 +218,7 @@ def test_reopen_persists(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["telemetry.parquet"]  # no temp files
 
 
-def test_a_failed_write_keeps_the_previous_values(tmp_path: Path) -> None:
+def test_a_failed_write_is_retried_by_the_next_save(tmp_path: Path) -> None:
     path = tmp_path / "telemetry.parquet"
     store = TelemetryStore(path)
     store.update(batch(ident=["a"], timestamp=[1.0], v=[1]))
@@ -226,8 +226,25 @@ def test_a_failed_write_keeps_the_previous_values(tmp_path: Path) -> None:
     path.mkdir()  # the rename onto a folder fails
     with pytest.raises(StoreError, match=r"telemetry\.parquet"):
         store.update(batch(ident=["a"], timestamp=[2.0], v=[2]))
-    assert store.get("a")["v"] == (1, 1.0)  # memory never runs ahead of the file
+    assert store.get("a")["v"] == (2, 2.0)  # kept in memory, still unsaved
+    path.rmdir()
+    store.save()
     store.close()
+    with TelemetryStore(path) as again:
+        assert again.get("a")["v"] == (2, 2.0)
+
+
+def test_unsaved_folds_reach_the_file_on_save(tmp_path: Path) -> None:
+    path = tmp_path / "telemetry.parquet"
+    with TelemetryStore(path) as store:
+        assert store.update(batch(ident=["a"], timestamp=[1.0], v=[1]), persist=False) == 2
+        assert not path.exists()
+        assert store.get("a")["v"] == (1, 1.0)
+        store.save()
+        stamp = path.stat().st_mtime_ns
+        store.save()  # nothing new: no rewrite
+        assert path.stat().st_mtime_ns == stamp
+    assert pl.read_parquet(path).height == 2
 
 
 def test_legacy_sqlite_is_migrated_once(tmp_path: Path) -> None:
