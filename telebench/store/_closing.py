@@ -12,18 +12,19 @@ closed
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Self
 
 __all__ = ["Closing"]
 
 
-class Closing:
+class Closing(ABC):
     """``with store: ...`` calls ``store.close()`` on the way out, error or not."""
 
+    @abstractmethod
     def close(self) -> None:
-        """Release the store's resources (subclasses override)."""
-        raise NotImplementedError
+        """Release the store's resources."""
 
     def __enter__(self) -> Self:
         return self

@@ -4,12 +4,12 @@ Each flushed batch of messages is folded in with Polars: newest value per ``(ide
 in the batch, then a join against the values held, where an incoming value wins only if
 its message is at least as new, so a late black-box message never overwrites fresher
 data. The values live in memory as one ``ident, name, value, timestamp`` frame and on
-disk as one Parquet file, rewritten atomically on each change (about 40 ms for 10,000
+disk as one Parquet file, rewritten atomically when saved (about 40 ms for 10,000
 devices of 21 parameters, which is why the hub folds every ``telemetry_interval``
-seconds rather than on every flush). Values are stored as JSON text, which keeps their Python type:
-``true`` is a bool, ``7`` an int, ``7.0`` a float, ``"7"`` a str. Non-finite floats are
-written ``NaN``, ``Infinity`` and ``-Infinity`` (not strict JSON, but what ``json.loads``
-reads back).
+seconds rather than on every flush). Values are stored as JSON text, which keeps their
+Python type: ``true`` is a bool, ``7`` an int, ``7.0`` a float, ``"7"`` a str. Non-finite
+floats are written ``NaN``, ``Infinity`` and ``-Infinity`` (not strict JSON, but what
+``json.loads`` reads back).
 
 Examples
 --------
