@@ -12,7 +12,6 @@ Examples
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -55,6 +54,8 @@ class ReceiverServer:
         self.store: ReceivedStore | None = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._restart: threading.Event | None = None  # set: the pending restart is off
+        self._restart_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -82,7 +83,11 @@ class ReceiverServer:
         return self
 
     def stop(self) -> None:
-        """Close the socket and every connection, then the store."""
+        """Close the socket and every connection, then the store; cancel a pending restart."""
+        with self._restart_lock:  # stopped for good: a down_for() timer must not restart it
+            if self._restart is not None:
+                self._restart.set()
+                self._restart = None
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
@@ -102,12 +107,21 @@ class ReceiverServer:
             self.store.close()
 
     def down_for(self, seconds: float) -> threading.Thread:
-        """Stop now and start again after ``seconds`` (in a thread, returned)."""
+        """Stop now and start again after ``seconds`` (in a thread, returned).
+
+        A :meth:`stop` meanwhile (Ctrl-C during the outage) cancels the restart.
+        """
         self.stop()
+        with self._restart_lock:
+            cancelled = self._restart = threading.Event()
 
         def later() -> None:
-            time.sleep(seconds)
-            self.start()
+            if cancelled.wait(seconds):
+                return
+            with self._restart_lock:
+                if not cancelled.is_set():
+                    self._restart = None
+                    self.start()
 
         thread = threading.Thread(target=later, name="telebench-receiver-down", daemon=True)
         thread.start()

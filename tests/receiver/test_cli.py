@@ -49,7 +49,12 @@ def test_serves_goes_down_and_stops(tmp_path: Path) -> None:
                 time.sleep(0.05)
     finally:
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=10)
+        try:
+            out, _ = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # fail without leaving a receiver running after the suite
+            proc.communicate()
+            raise
     # up (200s), then down (connection refused), then up again
     first_ok = seen.index(200)
     assert None in seen[first_ok:]

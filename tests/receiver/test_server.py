@@ -128,3 +128,13 @@ def test_down_for_restarts(tmp_path: Path, http: httpx.Client) -> None:
     thread.join()
     assert http.get(rx.url + "/stats").status_code == 200
     rx.stop()
+
+
+def test_a_stop_during_an_outage_cancels_the_restart(tmp_path: Path, http: httpx.Client) -> None:
+    rx = ReceiverServer(tmp_path, fsync=False).start()
+    thread = rx.down_for(0.2)
+    rx.stop()  # Ctrl-C while down: it must stay down
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    with pytest.raises(httpx.ConnectError):
+        http.get(rx.url + "/stats")
