@@ -102,6 +102,7 @@ class Flusher:
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._due: dict[str, float] = {}  # chore -> time.monotonic() it is next due
 
     # --- the thread -------------------------------------------------------------------------
 
@@ -127,6 +128,7 @@ class Flusher:
     def start(self, commit: GroupCommit) -> None:
         """Start flushing what ``commit`` makes durable."""
         self.commit = commit
+        self._schedule(time.monotonic())
         self._thread = threading.Thread(target=self._run, name="telebench-flush", daemon=True)
         self._thread.start()
 
@@ -146,27 +148,44 @@ class Flusher:
             self.dataset.reap()
 
     def _run(self) -> None:
-        next_compact = time.monotonic() + self.compact_interval
-        next_retention = time.monotonic() + min(self.retention_interval, 60.0)
-        next_telemetry = time.monotonic() + self.telemetry_interval
         while not self._stop.wait(self.flush_interval):
             try:
                 self.flush()
                 self.logs.flush()
-                now = time.monotonic()
-                if now >= next_telemetry:
-                    self.apply_telemetry()
-                    next_telemetry = now + self.telemetry_interval
-                if now >= next_compact:
-                    pending = self.compact(max_merges=1)["pending"]
-                    spacing = COMPACT_SPACING if pending else self.compact_interval
-                    next_compact = now + min(spacing, self.compact_interval)
-                if now >= next_retention:
-                    self.housekeeping()
-                    next_retention = now + self.retention_interval
+                self.chore(time.monotonic())
             except Exception as exc:  # keep flushing later; the WAL still holds everything
                 _log.exception("flush failed; records stay in the WAL and are retried")
                 self.logs.add("flush.error", reason=f"{type(exc).__name__}: {exc}")
+
+    def _schedule(self, now: float) -> None:
+        self._due.update(telemetry=now + self.telemetry_interval,
+                         compaction=now + self.compact_interval,
+                         housekeeping=now + min(self.retention_interval, 60.0))  # fmt: skip
+
+    def chore(self, now: float) -> str | None:
+        """Run the first due chore, if any, and return its name (one a flush at most).
+
+        When the chores fall due together (the fold and a compaction, every minute) they run
+        a flush apart, not as one long CPU burst that the event loop and its acks wait
+        behind. ``now`` is ``time.monotonic()``.
+        """
+        due = self._due
+        if not due:  # not started: the schedule starts now
+            self._schedule(now)
+        if now >= due["telemetry"]:
+            self.apply_telemetry()
+            due["telemetry"] = now + self.telemetry_interval
+            return "telemetry"
+        if now >= due["compaction"]:
+            pending = self.compact(max_merges=1)["pending"]
+            spacing = COMPACT_SPACING if pending else self.compact_interval
+            due["compaction"] = now + min(spacing, self.compact_interval)
+            return "compaction"
+        if now >= due["housekeeping"]:
+            self.housekeeping()
+            due["housekeeping"] = now + self.retention_interval
+            return "housekeeping"
+        return None
 
     # --- steps ------------------------------------------------------------------------------
 

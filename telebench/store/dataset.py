@@ -354,13 +354,8 @@ class MessageDataset:
         file's bytes: ``sum(file bytes * device rows in file / file rows)``.
         """
         with self._lock:
-            parts = partfiles.live_parts(self.root)
-            drop = retention.retention_filter(
-                [(p.path, p.path.stat().st_size, merging.part_rows(p.path)) for p in parts],
-                limits,
-                now,
-            )
-            return 0 if drop is None else self._rewrite(parts, drop)
+            due = retention.due_parts(partfiles.live_parts(self.root), limits, now)
+            return self._rewrite(*due) if due is not None else 0
 
     # -- snapshots ---------------------------------------------------------------------
     def snapshot(self, day: dt.date, dest: Path) -> list[Path]:

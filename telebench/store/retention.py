@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 
-from telebench.store.partfiles import atomic_write_parquet
+from telebench.store.merging import part_rows
+from telebench.store.partfiles import PartFile, atomic_write_parquet, day_bounds
 
-__all__ = ["retention_filter", "rewrite"]
+__all__ = ["Drop", "due_parts", "retention_filter", "rewrite"]
 
 _NEG_INF = float("-inf")
 
@@ -83,11 +85,21 @@ def _size_cutoffs(
     return dict(over.iter_rows())
 
 
+class Drop(NamedTuple):
+    """What retention drops: the ``rows`` to drop, none of them newer than ``newest``.
+
+    Partitions whose day starts after ``newest`` hold no such row and need not be read.
+    """
+
+    rows: pl.Expr
+    newest: float
+
+
 def retention_filter(
     files: Sequence[tuple[Path, int, int]],
     limits: Mapping[str, tuple[int, int]],
     now: float,
-) -> pl.Expr | None:
+) -> Drop | None:
     """The rows ``limits`` (ident -> ``(ttl_seconds, max_bytes)``) say must go, or ``None``.
 
     ``files`` lists ``(path, bytes, rows)`` of every live file. A row of a file "weighs"
@@ -98,6 +110,8 @@ def retention_filter(
     --------
     >>> retention_filter([], {"a": (0, 0)}, 100.0) is None
     True
+    >>> retention_filter([], {"a": (30, 0), "b": (10, 0)}, 100.0).newest  # b's cutoff
+    90.0
     """
     ttl = {ident: now - t for ident, (t, _) in limits.items() if t > 0}
     caps = {ident: b for ident, (_, b) in limits.items() if b > 0}
@@ -105,6 +119,30 @@ def retention_filter(
         return None
     ttl_drop = pl.col("timestamp") < _cutoff(ttl)
     sized = _size_cutoffs(files, caps, ttl_drop) if caps else {}
+    newest = max([*ttl.values(), *sized.values()], default=_NEG_INF)
     if not sized:
-        return ttl_drop
-    return ttl_drop | (pl.col("timestamp") <= _cutoff(sized))
+        return Drop(ttl_drop, newest)
+    return Drop(ttl_drop | (pl.col("timestamp") <= _cutoff(sized)), newest)
+
+
+def due_parts(
+    parts: Sequence[PartFile], limits: Mapping[str, tuple[int, int]], now: float
+) -> tuple[list[PartFile], pl.Expr] | None:
+    """The parts that may hold rows ``limits`` drop, and those rows; ``None`` if none can.
+
+    Only partitions that begin by the newest cutoff can hold such a row: with a year's
+    TTL for every device, the hourly run reads no file instead of the whole dataset. Part
+    sizes (a footer read a file) are needed, and read, only when some device has a cap.
+
+    Examples
+    --------
+    >>> due_parts([], {"a": (30, 0)}, 100.0) is None
+    True
+    """
+    capped = any(cap > 0 for _, cap in limits.values())
+    files = [(p.path, p.path.stat().st_size, part_rows(p.path)) for p in parts if capped]
+    drop = retention_filter(files, limits, now)
+    if drop is None:
+        return None
+    due = [p for p in parts if day_bounds(p.day)[0] <= drop.newest]
+    return (due, drop.rows) if due else None

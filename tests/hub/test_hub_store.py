@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from pathlib import Path
 
 import polars as pl
@@ -116,6 +117,21 @@ def test_hourly_housekeeping_applies_ttl_and_snapshots_yesterday(hub: Hub) -> No
     day = dt.datetime.fromtimestamp(stamps[0], dt.UTC).date().isoformat()
     assert (hub.store / "snapshots" / f".{day}.done").exists()
     assert (hub.store / "snapshots" / IDENT / f"{day}.json.gz").exists()
+
+
+def test_chores_due_together_run_one_a_flush(hub: Hub) -> None:
+    _send(hub, sample_messages("wialon_ips", 2))
+    hub.flush()
+    flusher = hub._flusher
+    assert flusher is not None
+    later = time.monotonic() + 10 * 86_400.0  # every chore is due
+    assert [flusher.chore(later) for _ in range(4)] == [
+        "telemetry",
+        "compaction",
+        "housekeeping",
+        None,
+    ]
+    assert hub.telemetry(IDENT)  # the fold ran
 
 
 def test_a_stopped_hub_leaves_no_compaction_leftovers(tmp_path: Path) -> None:

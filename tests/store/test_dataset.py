@@ -207,6 +207,19 @@ def test_retention_ttl(ds: MessageDataset) -> None:
     assert ds.enforce_retention({}, now=DAY + 1e9) == 0
 
 
+def test_retention_reads_only_partitions_old_enough_to_hold_expired_rows(
+    ds: MessageDataset,
+) -> None:
+    year = 366 * 86_400.0
+    ds.write(frame(*(msg(i, DAY + t) for i in "12" for t in range(4))), first_seq=1, last_seq=1)
+    ds.write(frame(msg("1", DAY + year), msg("2", DAY + year)), first_seq=2, last_seq=2)
+    recent = next(p.path for p in list_parts(ds.root) if p.first == 2)
+    recent.write_bytes(b"not parquet: reading it would fail")
+    limits = {"1": (365 * 86_400, 0), "2": (365 * 86_400, 0)}
+    assert ds.enforce_retention(limits, now=DAY + year + 10) == 8  # the old day, unread new
+    assert recent.read_bytes().startswith(b"not parquet")
+
+
 def test_retention_size_cap_drops_oldest(ds: MessageDataset) -> None:
     ds.write(
         frame(*(msg(i, DAY + t, pad="x" * 50 + str(t)) for i in "12" for t in range(100))),

@@ -30,6 +30,7 @@ def test_retention_filter_ttl_and_size(tmp_path: Path) -> None:
     files = [(path, 800, 8)]  # 100 bytes per row
     drop = retention_filter(files, {"x": (2, 0), "y": (0, 250)}, now=4.0)
     assert drop is not None
-    kept = pl.read_parquet(path).filter(~drop)
+    kept = pl.read_parquet(path).filter(~drop.rows)
     assert kept.rows() == [("x", 2.0), ("x", 3.0), ("x", 4.0), ("y", 3.0), ("y", 4.0)]
+    assert drop.newest == 2.0  # x's cutoff (y's size cut is at 2.0 too)
     assert retention_filter(files, {"x": (0, 0)}, now=4.0) is None
