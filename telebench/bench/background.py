@@ -26,7 +26,7 @@ from typing import Any
 
 import polars as pl
 
-from telebench.hub.flusher import newest_rows
+from telebench.hub.flusher import SETTLED_ROWS, newest_rows
 from telebench.store.dataset import MessageDataset
 from telebench.store.frames import messages_frame
 from telebench.store.telemetry import TelemetryStore
@@ -115,11 +115,16 @@ def run(
     root: str | Path,
     *,
     devices: int = 10_000,
-    flush_rows: int = 75_000,
-    flushes: int = 14,
+    flush_rows: int = 50_000,
+    flushes: int = 30,
     repeat: int = 3,
 ) -> list[Step]:
-    """Time each background step under ``root`` (a scratch folder)."""
+    """Time each background step under ``root`` (a scratch folder).
+
+    The telemetry fold takes ``flushes`` flushes' newest rows (the hub's defaults: a flush
+    a second, a fold every 30 s); the compaction merges as many of them as hold about
+    :data:`~telebench.hub.flusher.SETTLED_ROWS` rows, the size of one background merge.
+    """
     root = Path(root)
     frames = [batch(devices, flush_rows, i * flush_rows) for i in range(flushes)]
     ndjson = frames[0].write_ndjson().encode()
@@ -148,16 +153,19 @@ def run(
         # Per record the folded flushes carried, like the other steps.
         steps.append(Step("telemetry fold", flushes * flush_rows, *_best(repeat, fold)))
 
+    merging = frames[: max(1, SETTLED_ROWS // flush_rows)]
+
     def flushed(round_: int) -> MessageDataset:
         merged = MessageDataset(root / f"compact-{round_}")
-        for frame in frames:
+        for frame in merging:
             _write(merged, frame, next(seqs))
         return merged
 
     def compact(merged: MessageDataset) -> None:
-        stats = merged.compact(small_bytes=64 << 20, settled_rows=len(frames) * flush_rows + 1)
+        stats = merged.compact(small_bytes=64 << 20, settled_rows=len(merging) * flush_rows + 1)
         if stats["files_out"] != 1:  # a figure for a merge that did not happen
             raise RuntimeError(f"compaction merged nothing: {stats}")
 
-    steps.append(Step("compaction", flushes * flush_rows, *_best(repeat, compact, flushed)))
+    rows = len(merging) * flush_rows
+    steps.append(Step("compaction", rows, *_best(repeat, compact, flushed)))
     return steps

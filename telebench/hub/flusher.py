@@ -12,7 +12,7 @@ shares the CPU, meets a second of merging at a time rather than all of them in a
 
 Telemetry is folded in every ``telemetry_interval`` seconds rather than every flush: its
 cost grows with the devices heard from, not the messages, and each fold rewrites the
-telemetry file (10,000 devices of 21 parameters: about 0.2 s of CPU a fold). Until then
+telemetry file (10,000 devices of 21 parameters: about 0.1 s of CPU a fold). Until then
 each flushed batch is cut down to the rows that hold some device's newest value
 (:func:`newest_rows`), so the wait costs about one row per device, not one per message.
 ``hub.telemetry()`` folds first, so it is never stale.

@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 from hypothesis import given
@@ -204,11 +205,13 @@ def test_reopen_persists(tmp_path: Path) -> None:
     path = tmp_path / "telemetry.parquet"
     with TelemetryStore(path) as store:
         store.update(batch(ident=["a"], timestamp=[7.0], v=[False]))
-    # Any Parquet reader sees the same values.
+    # Any Parquet reader sees one row a device, a struct column a parameter.
     assert pl.read_parquet(path).rows() == [
-        ("a", "timestamp", "7.0", 7.0),
-        ("a", "v", "false", 7.0),
+        ("a", {"value": "7.0", "timestamp": 7.0}, {"value": "false", "timestamp": 7.0})
     ]
+    assert pl.read_parquet(path).columns == ["ident", "timestamp", "v"]
+    query = f"SELECT ident, v.value, v.timestamp FROM '{path}'"  # as the README shows
+    assert duckdb.sql(query).fetchall() == [("a", "false", 7.0)]
     with TelemetryStore(str(path)) as store:
         assert store.get("a")["v"] == (False, 7.0)
         assert store.update(batch(ident=["a"], timestamp=[6.0], v=[True])) == 0
@@ -244,7 +247,29 @@ def test_unsaved_folds_reach_the_file_on_save(tmp_path: Path) -> None:
         stamp = path.stat().st_mtime_ns
         store.save()  # nothing new: no rewrite
         assert path.stat().st_mtime_ns == stamp
-    assert pl.read_parquet(path).height == 2
+    assert pl.read_parquet(path).width == 3
+
+
+def test_a_version_2_file_is_read_and_rewritten_as_version_3(tmp_path: Path) -> None:
+    path = tmp_path / "telemetry.parquet"
+    rows = {
+        "ident": ["b", "a", "a"],
+        "name": ["v", "v", "timestamp"],
+        "value": ['"x"', "1", "5.0"],
+        "timestamp": [2.0, 4.0, 5.0],
+    }
+    pl.DataFrame(rows).write_parquet(path, metadata={"telebench.telemetry.version": "2"})
+    with TelemetryStore(path) as store:
+        assert store.get("a") == {"timestamp": (5.0, 5.0), "v": (1, 4.0)}
+        assert store.get("b") == {"v": ("x", 2.0)}
+        store.save()  # an older layout counts as unsaved
+    assert pl.read_parquet_metadata(path)["telebench.telemetry.version"] == "3"
+    with TelemetryStore(path) as store:
+        assert store.frame().rows() == [
+            ("a", "timestamp", "5.0", 5.0),
+            ("a", "v", "1", 4.0),
+            ("b", "v", '"x"', 2.0),
+        ]
 
 
 def test_legacy_sqlite_is_migrated_once(tmp_path: Path) -> None:
@@ -272,8 +297,11 @@ def test_newer_foreign_and_closed_stores_raise(tmp_path: Path) -> None:
     )
     with pytest.raises(StoreError, match="newer than supported"):
         TelemetryStore(path)
-    pl.DataFrame({"ident": ["a"]}).write_parquet(path)
-    with pytest.raises(StoreError, match="expected columns"):
+    pl.DataFrame({"ident": ["a"], "v": [1.0]}).write_parquet(path)
+    with pytest.raises(StoreError, match="a parameter; found v: Float64"):
+        TelemetryStore(path)
+    pl.DataFrame({"name": ["a"]}).write_parquet(path)
+    with pytest.raises(StoreError, match=r"expected an 'ident' column.*found name: String"):
         TelemetryStore(path)
     path.write_bytes(b"not parquet")
     with pytest.raises(StoreError, match="cannot open"):
@@ -302,3 +330,44 @@ def test_update_50k_rows_folds_every_device(tmp_path: Path) -> None:
         assert store.get("999")["p1"] == (49_999 * 0.5, 49_999.0)
         assert store.update(df) == devices * 14  # equal timestamps: the later arrival wins
         assert store.frame().height == devices * 14
+
+
+_ints = st.one_of(st.none(), st.integers(0, 3))
+_bools = st.one_of(st.none(), st.booleans())
+
+
+@given(
+    st.lists(
+        st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 4), _ints, _bools), max_size=8),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_batches_fold_like_newest_wins_value_by_value(
+    batches: list[list[tuple[str, int, object, object]]],
+) -> None:
+    # The model: every (device, parameter) keeps the value of its newest message, the later
+    # arrival on a tie, whichever batch brought it.
+    model: dict[tuple[str, str], tuple[float, object]] = {}
+    with TelemetryStore(":memory:") as store:
+        for rows in batches:
+            for ident, ts, p, q in rows:
+                for name, value in (("timestamp", float(ts)), ("p", p), ("q", q)):
+                    held = model.get((ident, name))
+                    if value is not None and (held is None or ts >= held[0]):
+                        model[ident, name] = (float(ts), value)
+            frame = pl.DataFrame(
+                rows,
+                schema={
+                    "ident": pl.String,
+                    "timestamp": pl.Float64,
+                    "p": pl.Int64,
+                    "q": pl.Boolean,
+                },
+                orient="row",
+                strict=False,
+            )
+            store.update(frame)
+        for ident in "abc":
+            expected = {n: (v, ts) for (i, n), (ts, v) in model.items() if i == ident}
+            assert store.get(ident) == expected
