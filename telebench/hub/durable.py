@@ -73,7 +73,6 @@ class GroupCommit:
         self.wal = wal
         self.loop = loop
         self.on_durable = on_durable  # told the last durable seq after each round (streams)
-        self.lock = threading.Lock()  # guards the WAL against the flush thread's truncation
         self._cond = threading.Condition(threading.Lock())
         self._queue: list[_Waiting] = []
         self._idle = False  # the writer waits for work: the next payload must wake it
@@ -146,10 +145,9 @@ class GroupCommit:
 
     def _commit(self, batch: list[_Waiting]) -> None:
         try:
-            with self.lock:
-                seq = self.wal.last_seq
-                self.wal.append_many([payload for payload, _, _ in batch if payload])
-                self.wal.sync()
+            seq = self.wal.last_seq
+            self.wal.append_many([payload for payload, _, _ in batch if payload])
+            self.wal.sync()
             seqs = []
             for payload, _, _ in batch:  # an empty payload gets the seq before it
                 seq += bool(payload)

@@ -228,14 +228,26 @@ class WriteAheadLog(Closing):
             if following is not None and end < path.stat().st_size:
                 raise StoreError(f"WAL segment {path} is corrupt at byte {end}")
 
-    def truncate_before(self, seq: int) -> int:
-        """Delete whole segments whose entries are all below ``seq``; returns how many."""
+    def truncate_before(self, seq: int, *, limit: int | None = None) -> int:
+        """Delete whole segments whose entries are all below ``seq``; returns how many.
+
+        The oldest go first, at most ``limit`` of them. Safe while another thread appends:
+        the segment being written is the newest, and the newest is never deleted.
+
+        >>> import tempfile
+        >>> with WriteAheadLog(tempfile.mkdtemp(), segment_bytes=8, fsync=False) as wal:
+        ...     for _ in range(4):  # a segment each
+        ...         _ = wal.append(b"0123456789"), wal.sync()
+        ...     wal.truncate_before(4, limit=2), len(wal.segments())
+        (2, 2)
+        """
         segments = self.segments()
         removed = 0
         for path, following in itertools.pairwise(segments):
-            if int(following.stem) <= seq:
-                path.unlink()
-                removed += 1
+            if int(following.stem) > seq or (limit is not None and removed >= limit):
+                break
+            path.unlink()
+            removed += 1
         if removed and self.fsync:
             _fsync_dir(self.folder)
         return removed

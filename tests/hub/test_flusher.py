@@ -1,13 +1,18 @@
-"""Telemetry batches cut to their newest rows fold to exactly the same values."""
+"""The flusher: batches cut to their newest rows fold alike; WAL segments go a few a pass."""
 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import polars as pl
 
-from telebench.hub.flusher import newest_rows
+from telebench.hub import Hub
+from telebench.hub.flusher import KEEP_SEGMENTS, TRIM_SEGMENTS, newest_rows
+from telebench.protocols.samples import sample_messages
 from telebench.store.telemetry import latest_values
+from tests.hub.conftest import make_config
+from tests.hub.device import Device
 
 
 def _batch(rng: random.Random, rows: int) -> pl.DataFrame:
@@ -43,3 +48,30 @@ def test_one_row_per_device_is_left_of_uniform_messages() -> None:
 def test_a_batch_telemetry_would_refuse_is_left_whole() -> None:
     batch = pl.DataFrame({"ident": ["a", "a"], "timestamp": [1.0, None], "v": [1, 2]})
     assert newest_rows(batch).equals(batch)
+
+
+def test_wal_segments_go_a_few_a_pass_once_everything_has_taken_them_in(tmp_path: Path) -> None:
+    # No background passes (flush_interval): this test runs each pass itself.
+    with Hub(config=make_config(tmp_path / "store", flush_interval=1000.0)) as hub:
+        flusher = hub._flusher
+        assert flusher is not None
+        assert flusher.commit is not None
+        wal = flusher.commit.wal
+        wal.segment_bytes = 1  # every group-commit round starts a segment
+        for message in sample_messages("wialon_ips", 9):
+            with Device("wialon_ips", hub.port("wialon_ips"), "7001") as device:
+                device.login()
+                device.send([message])  # type: ignore[list-item]
+        flusher.flush()
+        before = len(wal.segments())
+        assert before >= 9
+        assert flusher.trim_wal() == 0  # telemetry has not taken them in yet
+        flusher.apply_telemetry()
+        removed = []
+        while count := flusher.trim_wal():
+            removed.append(count)
+        assert all(count <= TRIM_SEGMENTS for count in removed)
+        assert sum(removed) == before - KEEP_SEGMENTS
+        assert len(wal.segments()) == KEEP_SEGMENTS
+        first = wal.segments()[0]
+        assert [seq for seq, _ in wal.replay(after=int(first.stem) - 1)]  # the kept ones read
