@@ -51,8 +51,26 @@ DEFAULT_SEGMENT_BYTES: Final = 64 * 1024 * 1024
 MAX_ENTRY_BYTES: Final = 256 * 1024 * 1024
 
 
+#: zlib releases the GIL for a CRC over more than 5 KiB, and under load taking it back
+#: costs the WAL thread about 0.3 ms, as the event loop holds it most of the time. A round
+#: of 600 entries of 5 KB (a Teltonika packet's) spent 0.2-0.3 s so before its fsync, and
+#: every ack of the round waited; in chunks that keep the GIL it takes 2 ms.
+_CRC_CHUNK: Final = 4096
+
+
 def _crc(seq: int, payload: bytes) -> int:
-    return zlib.crc32(payload, zlib.crc32(seq.to_bytes(8, "big")))
+    """CRC-32 of the seq (8 bytes, big-endian) then the payload, without dropping the GIL.
+
+    >>> _crc(7, bytes(10_000)) == zlib.crc32(bytes(10_000), zlib.crc32((7).to_bytes(8, "big")))
+    True
+    """
+    crc = zlib.crc32(seq.to_bytes(8, "big"))
+    if len(payload) <= _CRC_CHUNK:
+        return zlib.crc32(payload, crc)
+    view = memoryview(payload)
+    for start in range(0, len(view), _CRC_CHUNK):
+        crc = zlib.crc32(view[start : start + _CRC_CHUNK], crc)
+    return crc
 
 
 def _segment_name(seq: int) -> str:

@@ -7,13 +7,16 @@ import signal
 import subprocess
 import sys
 import textwrap
+import zlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from telebench.errors import StoreError
 from telebench.store import wal as wal_module
-from telebench.store.wal import WriteAheadLog
+from telebench.store.wal import WriteAheadLog, _crc
 
 
 def test_append_is_durable_only_after_sync(tmp_path: Path) -> None:
@@ -165,3 +168,15 @@ def test_append_many_refuses_an_oversize_entry(
         wal.append_many([b"a", bytes(11)])
     with WriteAheadLog(tmp_path) as wal:
         assert wal.last_seq == 0
+
+
+_payloads = st.one_of(
+    st.binary(max_size=200),
+    st.integers(0, 5 * 4096 + 3).map(lambda n: bytes(i * 7 % 256 for i in range(n))),
+)
+
+
+@given(st.integers(0, 2**64 - 1), _payloads)
+def test_entry_crc_is_crc32_of_seq_then_payload_at_any_size(seq: int, payload: bytes) -> None:
+    # The chunked CRC (which keeps the GIL) must give the WAL format's value exactly.
+    assert _crc(seq, payload) == zlib.crc32(payload, zlib.crc32(seq.to_bytes(8, "big")))
