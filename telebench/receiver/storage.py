@@ -194,13 +194,18 @@ def _merge(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
 
 def read_batches(path: str | Path) -> pl.DataFrame:
     """Messages of a ``received.ndjson`` in arrival order: ``ident, timestamp,
-    server.timestamp, _batch, _path, _n`` (``_n`` = batch number in the file)."""
+    server.timestamp, _batch, _path, _n`` (``_n`` = batch number in the file).
+
+    The file may belong to a running receiver: a last line without its newline is a
+    batch still being written (not answered yet), and is left for the next read.
+    """
     schema: dict[str, pl.DataType | type[pl.DataType]] = {
         "batch": pl.String,
         "path": pl.String,
         "messages": pl.List(pl.Struct(_MESSAGE_SCHEMA)),
     }
-    df = pl.read_ndjson(io.BytesIO(Path(path).read_bytes()), schema=schema)
+    data = Path(path).read_bytes()
+    df = pl.read_ndjson(io.BytesIO(data[: data.rfind(b"\n") + 1]), schema=schema)
     return (
         df.with_row_index("_n")
         .rename({"batch": "_batch", "path": "_path"})

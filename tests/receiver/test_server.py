@@ -106,6 +106,18 @@ def test_torn_tail_is_cut_on_open(tmp_path: Path) -> None:
     assert read_batches(tmp_path / "received.ndjson")["_batch"].to_list() == ["one", "two"]
 
 
+def test_a_batch_still_being_written_is_left_for_the_next_read(tmp_path: Path) -> None:
+    received = tmp_path / "received.ndjson"
+    received.write_bytes(b'{"batch":"one","received":1,"path":"/","messages":[{"ide')
+    assert read_batches(received).height == 0  # a live receiver is writing its first line
+    store = ReceivedStore(tmp_path, fsync=False)  # (opening cuts the torn tail)
+    store.add([{"ident": "a", "timestamp": 1}], batch="one")
+    with received.open("ab") as fh:  # the next batch, half written
+        fh.write(b'{"batch":"two","received":1,"path":"/","messages":[{"ide')
+    assert read_batches(received)["_batch"].to_list() == ["one"]
+    store.close()
+
+
 def test_fault_injection(tmp_path: Path, http: httpx.Client) -> None:
     faults = Faults(fail_rate=1.0)
     with ReceiverServer(tmp_path, faults=faults, fsync=False) as rx:
