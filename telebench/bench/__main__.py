@@ -109,6 +109,8 @@ def ingest(
 ) -> None:
     """A hub process driven by this process: devices held, records/s, ack p50/p99, RSS.
 
+    The hub's RSS and CPU include its decoder processes'.
+
     \b
     Goal on 2 cores: 10,000 devices, >= 50,000 records/s, p99 ack <= 250 ms, RSS <= 1.5 GB.
     Example: python -m telebench.bench ingest --devices 1000 --rate 20000 --seconds 10
@@ -134,7 +136,7 @@ def ingest(
         f"records/s acked  {r.records_per_s:,.0f} (offered {rate:,.0f}; {durability})\n"
         f"ack latency      p50 {r.ack_p50_ms:.1f} ms, p99 {r.ack_p99_ms:.1f} ms, "
         f"max {r.ack_max_ms:.1f} ms\n"
-        f"hub process      peak RSS {r.hub_peak_rss_mb:,.0f} MB, CPU {r.hub_cpu_percent:.0f}%"
+        f"hub processes    peak RSS {r.hub_peak_rss_mb:,.0f} MB, CPU {r.hub_cpu_percent:.0f}%"
         f" = {r.hub_cpu_us_per_record:.1f} us a record (driver process CPU "
         f"{r.client_cpu_percent:.0f}% = {r.client_cpu_us_per_record:.1f} us a record)\n"
         f"stored           {r.stored_records:,} records for {r.total_acked:,} acked; "

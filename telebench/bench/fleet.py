@@ -230,6 +230,8 @@ async def drive(
 class Window:
     """Wall time and CPU time of the hub and of this driver over the measured window.
 
+    The hub's CPU includes its children's (the decoder processes).
+
     >>> import os
     >>> window = Window(os.getpid())  # here the "hub" is this process itself
     >>> window.open(); window.close()
@@ -243,19 +245,25 @@ class Window:
         self.cpu = (0.0, 0.0)
 
     @staticmethod
-    def _cpu(process: psutil.Process) -> float:
-        times = process.cpu_times()
-        return float(times.user + times.system)
+    def _cpu(process: psutil.Process, *, children: bool = False) -> float:
+        total = 0.0
+        for member in (process, *(process.children(recursive=True) if children else ())):
+            try:
+                times = member.cpu_times()
+            except psutil.Error:  # ended meanwhile
+                continue
+            total += times.user + times.system
+        return total
 
     def open(self) -> None:
         """Start the window: note the time and both processes' CPU so far."""
         self.seconds = -time.perf_counter()
-        self.cpu = (-self._cpu(self.processes[0]), -self._cpu(self.processes[1]))
+        self.cpu = (-self._cpu(self.processes[0], children=True), -self._cpu(self.processes[1]))
 
     def close(self) -> None:
         """End the window: ``seconds`` and ``cpu`` become what it spanned."""
         self.seconds += time.perf_counter()
         self.cpu = (
-            self.cpu[0] + self._cpu(self.processes[0]),
+            self.cpu[0] + self._cpu(self.processes[0], children=True),
             self.cpu[1] + self._cpu(self.processes[1]),
         )

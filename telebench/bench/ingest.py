@@ -4,7 +4,7 @@ The hub runs as ``python -m telebench hub`` in its own process (fsync on, as in 
 this process plays ``devices`` Teltonika trackers (Codec 8E, ``records`` records a packet),
 each with at most one packet in flight, as real trackers do. It reports the connections
 held, the records acked per second (each ack means fsync'd), the ack latency percentiles
-the hub's peak RSS and the CPU both processes spent per record in the measured window (the
+the hub's peak RSS and the CPU both sides spent per record in the measured window (the
 driver's packets are encoded once by the real codec and reused, so its share stays small),
 then stops the hub with SIGTERM and checks that every acked record
 is in the Parquet dataset exactly once.
@@ -135,12 +135,15 @@ def _start_hub(
 
 
 def _watch(pid: int, peak: list[float], stop: threading.Event) -> None:
+    """Peak RSS of the hub and its decoder processes together."""
     process = psutil.Process(pid)
     while not stop.wait(0.25):
         try:
-            peak[0] = max(peak[0], process.memory_info().rss / 2**20)
+            members = (process, *process.children(recursive=True))
+            rss = sum(member.memory_info().rss for member in members)
         except psutil.Error:
             return
+        peak[0] = max(peak[0], rss / 2**20)
 
 
 def run(

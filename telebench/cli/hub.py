@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+import tomllib
 from pathlib import Path
 from types import FrameType
 
@@ -18,6 +19,9 @@ from telebench.hub.config import HubConfig, load_config
 from telebench.hub.hub import Hub
 
 __all__ = ["hub_command"]
+
+# Background work at nice 10 still runs whenever a core is free (telebench.hub.priority).
+_BACKGROUND_NICE = 10
 
 
 @click.command("hub")
@@ -42,12 +46,19 @@ __all__ = ["hub_command"]
     help="Change one channel's port, e.g. --port teltonika=6027 --port wialon_ips/udp=6039.",
 )
 @click.option("--no-fsync", is_flag=True, help="Skip fsync (benchmarks only: acks become unsafe).")
+@click.option(
+    "--background-nice",
+    type=click.IntRange(0, 19),
+    help="Nice value of Polars' threads (flushing, compaction), so acks win the CPU"
+    " (0: off). Default 10, or the config file's `background_nice`.",
+)
 def hub_command(
     store: Path | None,
     config_file: Path | None,
     host: str | None,
     ports: tuple[str, ...],
     no_fsync: bool,
+    background_nice: int | None,
 ) -> None:
     """Run the telebench hub: devices connect, records are stored durably, then acked.
 
@@ -72,6 +83,7 @@ def hub_command(
     try:
         config = load_config(config_file) if config_file else HubConfig()
         config = _apply_options(config, store, host, ports, no_fsync)
+        config = with_background_nice(config, background_nice, config_file)
         hub = Hub(config=config).start()
     except TelebenchError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -97,6 +109,31 @@ def hub_command(
     click.echo("stopping: closing connections and flushing to Parquet ...")
     hub.stop()
     click.echo(f"stopped after {time.monotonic() - started:.0f} s")
+
+
+def with_background_nice(
+    config: HubConfig, option: int | None, config_file: Path | None
+) -> HubConfig:
+    """``--background-nice`` if given, else the config file's value, else 10.
+
+    >>> with_background_nice(HubConfig(), None, None).background_nice
+    10
+    >>> with_background_nice(HubConfig(), 0, None).background_nice
+    0
+    """
+    if option is None:
+        if _sets(config_file, "background_nice"):
+            return config
+        option = _BACKGROUND_NICE
+    return dataclasses.replace(config, background_nice=option)
+
+
+def _sets(config_file: Path | None, key: str) -> bool:
+    """Whether the config file sets ``key`` (already parsed once: it is valid TOML)."""
+    if config_file is None:
+        return False
+    with config_file.open("rb") as fh:
+        return key in tomllib.load(fh)
 
 
 def _apply_options(

@@ -15,6 +15,8 @@ A relative ``store`` set in the file is resolved against the file's directory::
     capture_raw = ["35630704*"]   # idents (wildcards) whose raw bytes are captured
     log_level = "INFO"
     dedup_window = 1000000        # latest messages remembered to drop retransmitted copies
+    decoder_processes = 1         # processes decoding Teltonika TCP records (0: the loop does)
+    background_nice = 0           # nice of Polars' threads, 0..19 (telebench hub: 10)
 
     [[channel]]                   # channel[0]
     protocol = "teltonika"        # teltonika, wialon_ips, gt06, osmand
@@ -223,6 +225,8 @@ class HubConfig:
     capture_raw: list[str] = dataclasses.field(default_factory=list)
     log_level: str = "INFO"
     dedup_window: int = 1_000_000
+    decoder_processes: int = 1
+    background_nice: int = 0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -243,6 +247,8 @@ class HubConfig:
         level = self.log_level.upper() if isinstance(self.log_level, str) else self.log_level
         set_(self, "log_level", _choice("log_level", level, _LOG_LEVELS))
         _int("dedup_window", self.dedup_window, 1)
+        _int("decoder_processes", self.decoder_processes, 0)
+        _int("background_nice", self.background_nice, 0, 19)
         raw: object = self.capture_raw
         if not isinstance(raw, list | tuple):
             raise ConfigError(f"capture_raw: expected a list of ident patterns, got {raw!r}")

@@ -14,10 +14,15 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, cast
 
-from telebench.errors import FrameTooLargeError, ProtocolError, TelebenchError
+from telebench.errors import (
+    FrameTooLargeError,
+    ProtocolError,
+    RemoteProtocolError,
+    TelebenchError,
+)
 from telebench.hub.durable import Ticket
 from telebench.hub.pipeline import Origin, prepare
-from telebench.protocols import Role, Session, new_session
+from telebench.protocols import Role, Session, decode_records, new_session
 from telebench.protocols.events import (
     Accept,
     CommandResponse,
@@ -25,6 +30,7 @@ from telebench.protocols.events import (
     Event,
     Heartbeat,
     Identified,
+    RawRecords,
     Records,
     Refuse,
     Rejected,
@@ -73,14 +79,14 @@ class StreamConnection(asyncio.Protocol):
             self.transport.abort()
             return
         self.channel.connections.add(self)
+        options: dict[str, object] = {
+            "max_frame_size": config.max_frame_size,
+            "on_bad_checksum": config.on_bad_checksum,
+        }
+        if self.core.offload is not None and config.protocol == "teltonika":
+            options["defer_records"] = True  # decoded by a decoder process
         self.session = new_session(
-            config.protocol,
-            Role.SERVER,
-            transport=self.channel.config.codec_transport,
-            options={
-                "max_frame_size": config.max_frame_size,
-                "on_bad_checksum": config.on_bad_checksum,
-            },
+            config.protocol, Role.SERVER, transport=config.codec_transport, options=options
         )
         self.core.log("connection.opened", self)
 
@@ -123,7 +129,9 @@ class StreamConnection(asyncio.Protocol):
             self.close(f"hub error: {exc}")
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, Records):
+        if isinstance(event, RawRecords):
+            self._on_raw_records(event)
+        elif isinstance(event, Records):
             self._on_records(event.messages, Accept(count=len(event.messages)))
         elif isinstance(event, Identified):
             self._on_identified(event)
@@ -179,6 +187,22 @@ class StreamConnection(asyncio.Protocol):
         # Nothing fresh (a resend) still waits for a round: the original may not be durable yet.
         self._answer(self.core.commit.add(payload, self._on_durable), answer)
 
+    def _on_raw_records(self, event: RawRecords) -> None:
+        offload = self.core.offload
+        if offload is not None and self.origin is not None:
+            self._answer(
+                offload.submit(event, self.origin, time.time(), self._on_durable),
+                Accept(count=event.count),
+            )
+            return
+        try:  # no login yet: decode here, the ident may ride in the records
+            messages = tuple(decode_records(event))
+        except RemoteProtocolError as exc:
+            self.core.log_rejected(self, Rejected(error=exc, raw=event.data))
+            self._answer(None, Refuse())
+            return
+        self._on_records(messages, Accept(count=event.count))
+
     # --- answers ----------------------------------------------------------------------------
 
     def _answer(self, ticket: Ticket | None, answer: Event) -> None:
@@ -196,7 +220,11 @@ class StreamConnection(asyncio.Protocol):
             if ticket is not None and not ticket.done:
                 return
             self._answers.popleft()
-            if ticket is not None and ticket.error is not None:
+            if ticket is not None and isinstance(ticket.error, RemoteProtocolError):
+                # Records a decoder process could not decode: refused, like Rejected.
+                self.core.log_rejected(self, Rejected(error=ticket.error, raw=b""))
+                answer = Refuse()
+            elif ticket is not None and ticket.error is not None:
                 # Not durable: no ack. The device keeps its records and resends them.
                 self.close(f"store failure: {ticket.error}")
                 return

@@ -20,6 +20,7 @@ from telebench.hub.config import ChannelConfig, HubConfig
 from telebench.hub.connection import StreamConnection
 from telebench.hub.datagram import DatagramChannel
 from telebench.hub.durable import GroupCommit
+from telebench.hub.offload import Offload
 from telebench.hub.pipeline import Origin, RecentMessages
 from telebench.hub.stores import Stores
 from telebench.protocols.events import CommandResponse, Rejected
@@ -97,12 +98,24 @@ class HubCore:
         self.raw_folder = Path(config.store) / "raw"
         self.channels = [ChannelRuntime(i + 1, c) for i, c in enumerate(config.channels)]
         self.live: dict[tuple[str, str], StreamConnection] = {}
+        self.offload: Offload | None = None  # decoder processes, once started
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Open every channel's server and the periodic sweeps."""
+    async def start(self, durable: list[bytes] | None = None) -> None:
+        """Start the decoder processes (warmed with ``durable`` payloads), then every
+        channel's server and the periodic sweeps."""
+        if self.config.decoder_processes:
+            offload = Offload(
+                self.commit,
+                self.loop,
+                self.recent,
+                processes=self.config.decoder_processes,
+                on_stopped=lambda why: self.logs.add("decoder.stopped", reason=why),
+            )
+            self.offload = offload  # before any channel opens: sessions ask for it
+            await offload.start(durable or [])
         for channel in self.channels:
             cfg = channel.config
             if cfg.transport == "udp":
@@ -137,6 +150,8 @@ class HubCore:
         deadline = self.loop.time() + 2.0
         while any(ch.connections for ch in self.channels) and self.loop.time() < deadline:
             await asyncio.sleep(0.01)
+        if self.offload is not None:  # its last answers still go to the WAL
+            await self.offload.close()
 
     async def _sweep(self) -> None:
         while True:

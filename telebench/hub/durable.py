@@ -37,7 +37,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from telebench.errors import StoreError
+from telebench.errors import StoreError, TelebenchError
 from telebench.store.wal import WriteAheadLog
 
 __all__ = ["GroupCommit", "Ticket", "read_checkpoint", "write_checkpoint"]
@@ -46,7 +46,9 @@ __all__ = ["GroupCommit", "Ticket", "read_checkpoint", "write_checkpoint"]
 class Ticket:
     """What became of one submitted payload; settled in the event loop when its round ends.
 
-    ``seq`` is its WAL sequence number once durable; ``error`` the reason it is not.
+    ``seq`` is its WAL sequence number once durable; ``error`` the reason it is not (a
+    :class:`~telebench.errors.StoreError`, or for records decoded off the loop, the
+    protocol error that kept them from being stored).
     """
 
     __slots__ = ("done", "error", "seq")
@@ -54,7 +56,7 @@ class Ticket:
     def __init__(self) -> None:
         self.done = False
         self.seq = 0
-        self.error: StoreError | None = None
+        self.error: TelebenchError | None = None
 
 
 _Waiting = tuple[bytes, Ticket, "Callable[[Ticket], None] | None"]
@@ -84,16 +86,22 @@ class GroupCommit:
         self._thread = threading.Thread(target=self._run, name="telebench-wal", daemon=True)
         self._thread.start()
 
-    def add(self, payload: bytes, on_done: Callable[[Ticket], None] | None = None) -> Ticket:
+    def add(
+        self,
+        payload: bytes,
+        on_done: Callable[[Ticket], None] | None = None,
+        *,
+        ticket: Ticket | None = None,
+    ) -> Ticket:
         """Queue ``payload``; ``on_done(ticket)`` runs in the loop once its round is over.
 
         The cheap path for connections (no future, no extra loop callback per packet). A
         ticket that comes back already ``done`` failed at once: ``on_done`` is not called.
         An empty ``payload`` writes nothing: its ticket settles with the next round, after
         everything submitted before it (the ack of a resent duplicate waits for the
-        original's fsync).
+        original's fsync). ``ticket`` settles a ticket handed out earlier (decoder process).
         """
-        ticket = Ticket()
+        ticket = Ticket() if ticket is None else ticket
         with self._cond:
             if self.failure is not None or self._closing:
                 ticket.done = True

@@ -35,6 +35,7 @@ import polars as pl
 from telebench.hub.config import HubConfig
 from telebench.hub.durable import GroupCommit, read_checkpoint, write_checkpoint
 from telebench.hub.plugins import Plugin, PluginChain
+from telebench.hub.priority import Background
 from telebench.hub.stores import Stores
 from telebench.store.dataset import MessageDataset
 from telebench.store.frames import messages_frame
@@ -83,6 +84,7 @@ class Flusher:
         telemetry_interval: float = 30.0,
         daily_snapshots: bool = True,
         logs_ttl: float = 30 * 86400.0,
+        background_nice: int = 0,
     ) -> None:
         self.store = store
         self.dataset = dataset
@@ -97,6 +99,7 @@ class Flusher:
         self.telemetry_interval = telemetry_interval
         self.daily_snapshots = daily_snapshots
         self.logs_ttl = logs_ttl
+        self.background = Background(background_nice)
         self.telemetry_seq = read_checkpoint(store / "telemetry.checkpoint")
         self._telemetry_frames: list[pl.DataFrame] = []
         self._telemetry_upto = self.telemetry_seq
@@ -127,6 +130,7 @@ class Flusher:
             telemetry_interval=config.telemetry_interval,
             daily_snapshots=config.daily_snapshots,
             logs_ttl=config.logs_ttl,
+            background_nice=config.background_nice,
         )
 
     def start(self, commit: GroupCommit) -> None:
@@ -154,6 +158,7 @@ class Flusher:
     def _run(self) -> None:
         while not self._stop.wait(self.flush_interval):
             try:
+                self.background.apply()  # Polars starts threads when it first needs them
                 self.flush()
                 self.trim_wal()
                 self.logs.flush()

@@ -100,15 +100,19 @@ class Hub:
             raise ConfigError("the hub is already running")
         self._lock = lock_store(self.store)
         try:
-            self._launch(self._recover())
+            self._launch(*self._recover())
         except BaseException:
             self._thread = None
             self._close_stores()
             raise
         return self
 
-    def _recover(self) -> RecentMessages:
-        """Open the stores, repair what a crash left, start the streams."""
+    def _recover(self) -> tuple[RecentMessages, list[bytes]]:
+        """Open the stores, repair what a crash left, start the streams.
+
+        Returns the warmed duplicate window and the payloads that warmed it (for the
+        decoder processes' windows).
+        """
         stores = Stores.open(self.store)
         self._stores = stores
         checkpoint = read_checkpoint(self.store / "wal.checkpoint")
@@ -117,7 +121,8 @@ class Hub:
         self._wal = wal
         recent = RecentMessages(self.config.dedup_window)
         entries = list(wal.replay())
-        warm(recent, (payload for _, payload in entries[-self.config.dedup_window :]))
+        durable = [payload for _, payload in entries[-self.config.dedup_window :]]
+        warm(recent, durable)
         flusher = Flusher.for_hub(self.config, stores, checkpoint)
         self._flusher = flusher
         flusher.recover_telemetry(entries)
@@ -130,14 +135,17 @@ class Hub:
         )
         flusher.streams_floor = streams.min_cursor
         self._streams = streams.start()
-        return recent
+        return recent, durable
 
-    def _launch(self, recent: RecentMessages) -> None:
+    def _launch(self, recent: RecentMessages, durable: list[bytes]) -> None:
         """Run the event loop thread and wait until every channel listens."""
         ready = threading.Event()
         failure: list[BaseException] = []
         self._thread = threading.Thread(
-            target=self._serve, args=(recent, ready, failure), name="telebench-hub", daemon=True
+            target=self._serve,
+            args=(recent, durable, ready, failure),
+            name="telebench-hub",
+            daemon=True,
         )
         self._thread.start()
         ready.wait()
@@ -146,7 +154,11 @@ class Hub:
             raise failure[0]
 
     def _serve(
-        self, recent: RecentMessages, ready: threading.Event, failure: list[BaseException]
+        self,
+        recent: RecentMessages,
+        durable: list[bytes],
+        ready: threading.Event,
+        failure: list[BaseException],
     ) -> None:
         loop = new_event_loop()
         self._loop = loop
@@ -157,7 +169,8 @@ class Hub:
         self._commit = commit
         core = HubCore(self.config, loop, commit, recent, self._stores)
         try:
-            loop.run_until_complete(core.start())
+            loop.run_until_complete(core.start(durable))
+            durable.clear()
         except BaseException as exc:
             failure.append(_bind_error(exc))
             loop.run_until_complete(core.stop())

@@ -27,6 +27,7 @@ from typing import Final, Literal, cast
 from telebench.errors import ConfigError
 from telebench.model import Message
 from telebench.protocols._session import ChecksumPolicy, Role, Session, State
+from telebench.protocols.events import RawRecords
 
 __all__ = [
     "PROTOCOLS",
@@ -36,6 +37,7 @@ __all__ = [
     "State",
     "Transport",
     "decode",
+    "decode_records",
     "new_session",
     "protocol_module",
 ]
@@ -146,3 +148,25 @@ def new_session(
     _check_transport(protocol, chosen)
     factory = cast(Callable[..., Session], module.Session)
     return factory(role, transport=chosen, **(options or {}))
+
+
+def decode_records(event: RawRecords) -> list[Message]:
+    """Decode the records a session left undecoded (``defer_records``), by its protocol.
+
+    A pure function of the event, so it runs anywhere, another process included, and
+    raises the same :class:`~telebench.errors.RemoteProtocolError` the session would have.
+
+    Examples
+    --------
+    >>> from telebench.protocols.teltonika import build_avl_packet
+    >>> server = new_session("teltonika", options={"defer_records": True})
+    >>> server.receive_data(bytes.fromhex("000F333536333037303432343431303133"))
+    >>> login = list(server.events())
+    >>> server.receive_data(build_avl_packet(0x8E, [{"timestamp": 1.0, "position.speed": 3.0}]))
+    >>> [raw] = server.events()
+    >>> raw.count, decode_records(raw)[0]["position.speed"]
+    (1, 3)
+    """
+    module = protocol_module(event.protocol)
+    decoder = cast(Callable[..., list[Message]], module.decode_raw_records)
+    return decoder(event.data, ident=event.ident, offset=event.offset)

@@ -50,6 +50,7 @@ from telebench.protocols.events import (
     Heartbeat,
     Identified,
     Login,
+    RawRecords,
     Records,
     Refuse,
     Rejected,
@@ -92,7 +93,7 @@ class State(enum.Enum):
     ERROR = "error"
 
 
-_ANSWERABLE = (Identified, Records, Heartbeat, Rejected)
+_ANSWERABLE = (Identified, Records, RawRecords, Heartbeat, Rejected)
 
 
 class Session:

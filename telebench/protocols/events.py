@@ -47,6 +47,7 @@ __all__ = [
     "Identified",
     "Login",
     "LoginAnswer",
+    "RawRecords",
     "Records",
     "RecordsAck",
     "Refuse",
@@ -84,6 +85,24 @@ class Records(Event):
     """Messages the device sent; answer with ``Accept(count=n)`` once they are durable."""
 
     messages: tuple[Message, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RawRecords(Event):
+    """Records framed and checked but left undecoded (server role, ``defer_records``).
+
+    The session has verified the frame (checksum, codec, record counts) and says how many
+    records it holds; ``data`` is what :func:`telebench.protocols.decode_records` turns
+    into messages, wherever the hub likes (another process). ``offset`` is the stream
+    offset of ``data[0]`` and ``ident`` the ident to stamp on the messages. Answer like
+    ``Records``: ``Accept(count=n)`` once stored, ``Refuse()`` if decoding fails.
+    """
+
+    protocol: str
+    data: bytes
+    offset: int
+    ident: str | None
+    count: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -61,3 +61,19 @@ def test_replay_sends_a_capture_to_a_hub_again(tmp_path: Path) -> None:
         assert "replayed" in result.output
         assert hub.messages().collect().height == 2  # the replayed records were duplicates
     assert "23 41 4c 23 31" in result.output  # #AL#1: the login was accepted again
+
+
+def test_background_nice_comes_from_the_option_else_the_file_else_10(tmp_path: Path) -> None:
+    from telebench.cli.hub import with_background_nice
+    from telebench.hub.config import HubConfig, load_config
+
+    quiet = tmp_path / "quiet.toml"
+    quiet.write_text("background_nice = 0\n")
+    silent = tmp_path / "silent.toml"
+    silent.write_text("flush_interval = 2.0\n")
+    cases = [(None, None), (None, quiet), (None, silent), (3, quiet)]
+    got = [
+        with_background_nice(load_config(f) if f else HubConfig(), opt, f).background_nice
+        for opt, f in cases
+    ]
+    assert got == [10, 0, 10, 3]

@@ -27,6 +27,8 @@ fsync = false
 capture_raw = ["35630704*", "868*"]
 log_level = "debug"
 dedup_window = 5000
+decoder_processes = 2
+background_nice = 5
 
 [[channel]]
 protocol = "teltonika"
@@ -151,6 +153,8 @@ def test_hub_config_defaults() -> None:
         ({"capture_raw": "35*"}, "capture_raw: expected a list of ident patterns"),
         ({"capture_raw": ["ok", ""]}, "capture_raw[1]: expected a non-empty string"),
         ({"dedup_window": 0}, "dedup_window: expected an integer >= 1, got 0"),
+        ({"decoder_processes": -1}, "decoder_processes: expected an integer >= 0, got -1"),
+        ({"background_nice": 20}, "background_nice: expected an integer 0..19, got 20"),
         ({"channels": ["gt06"]}, "channel[0]: expected a ChannelConfig"),
     ],
 )
@@ -187,7 +191,7 @@ def test_load_full_example(tmp_path: Path) -> None:
     assert cfg.store == tmp_path / "hubdata"
     assert (cfg.flush_interval, cfg.compact_interval, cfg.retention_interval) == (0.5, 30.0, 600.0)
     assert (cfg.fsync, cfg.capture_raw, cfg.log_level) == (False, ["35630704*", "868*"], "DEBUG")
-    assert cfg.dedup_window == 5000
+    assert (cfg.dedup_window, cfg.decoder_processes, cfg.background_nice) == (5000, 2, 5)
     first = cfg.channels[0]
     assert (first.host, first.port, first.idle_timeout, first.options) == (
         "0.0.0.0",

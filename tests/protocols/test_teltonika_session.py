@@ -15,7 +15,7 @@ from telebench.errors import (
     MalformedPacketError,
 )
 from telebench.model import Message
-from telebench.protocols import Role, State, decode, new_session
+from telebench.protocols import Role, State, decode, decode_records, new_session
 from telebench.protocols.events import (
     Accept,
     CommandRequest,
@@ -26,6 +26,7 @@ from telebench.protocols.events import (
     Identified,
     Login,
     LoginAnswer,
+    RawRecords,
     Records,
     RecordsAck,
     Refuse,
@@ -277,6 +278,64 @@ def test_eof_at_a_frame_boundary() -> None:
 # --- CRC policies ---------------------------------------------------------------------------
 
 BAD_CRC = PACKET_8E[:-1] + bytes([PACKET_8E[-1] ^ 1])
+
+
+# --- deferred decoding (the hub's decoder processes) ----------------------------------------
+
+
+def test_deferred_records_are_left_undecoded_and_answered_like_records() -> None:
+    server = Session(defer_records=True)
+    events = events_of(server, LOGIN + PACKET_8E + b"\xff" + PACKET_8E)
+    assert [type(e) for e in events] == [Identified, RawRecords, Heartbeat, RawRecords]
+    raw = events[1]
+    assert isinstance(raw, RawRecords)
+    assert (raw.protocol, raw.count, raw.ident) == ("teltonika", 2, IMEI)
+    assert raw.data == PACKET_8E[8:-4]
+    second = events[3]
+    assert isinstance(second, RawRecords)
+    assert (raw.offset, second.offset) == (len(LOGIN) + 8, len(LOGIN) + len(PACKET_8E) + 9)
+    assert decode_records(raw) == [DECODED, DECODED]
+    assert server.send(Accept()) == b"\x01"
+    assert server.send(Accept(count=1)) == b"\x00\x00\x00\x01"
+    assert server.send(Accept()) == b""
+    assert server.send(Refuse()) == b"\x00\x00\x00\x00"
+    other = Session(ident=IMEI, defer_records=True)
+    events_of(other, PACKET_8E)
+    with pytest.raises(LocalProtocolError, match=r"Accept\(count=3\) for 2 records"):
+        other.send(Accept(count=3))
+
+
+def test_deferred_decoding_errors_name_the_stream_offset() -> None:
+    server = Session(ident=IMEI, defer_records=True)
+    assert isinstance(events_of(server, PACKET_8E)[0], RawRecords)
+    [raw] = events_of(server, packet_8(b"\x01\xff\x01"))  # counts agree, the record is 1 byte
+    assert isinstance(raw, RawRecords)
+    with pytest.raises(MalformedPacketError) as info:
+        decode_records(raw)
+    assert info.value.offset is not None
+    assert len(PACKET_8E) + 8 <= info.value.offset < len(PACKET_8E) + 12
+
+
+@pytest.mark.parametrize(
+    ("frame", "kind"),
+    [
+        (packet_8(b"\x01" + RECORD_8 + b"\x02"), Rejected),  # counts disagree: rejected at once
+        (BAD_CRC, Rejected),  # checksum policy first
+        (build_codec12("getinfo"), Rejected),  # a command frame is never deferred
+    ],
+)
+def test_what_is_not_deferred(frame: bytes, kind: type[Event]) -> None:
+    [event] = events_of(Session(ident=IMEI, defer_records=True), frame)
+    assert type(event) is kind
+
+
+def test_udp_and_clients_ignore_defer_records() -> None:
+    server = Session(transport="udp", defer_records=True)
+    server.receive_data(datagram(MSG))
+    assert [type(e) for e in server.events()] == [Records]
+    client = Session(Role.CLIENT, ident=IMEI, defer_records=True)
+    client.send(SendRecords(messages=(MSG,)))
+    assert events_of(client, b"\x00\x00\x00\x01") == [RecordsAck(count=1)]
 
 
 def test_bad_crc_reject() -> None:

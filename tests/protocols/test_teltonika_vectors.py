@@ -18,7 +18,7 @@ import pytest
 from telebench.errors import FramingError
 from telebench.model import Message
 from telebench.params import teltonika_io_sources
-from telebench.protocols import Role, decode
+from telebench.protocols import Role, decode, decode_records
 from telebench.protocols._crc import crc16_arc
 from telebench.protocols.events import (
     Accept,
@@ -28,6 +28,7 @@ from telebench.protocols.events import (
     Event,
     Heartbeat,
     Identified,
+    RawRecords,
     Records,
     Refuse,
     Rejected,
@@ -183,6 +184,27 @@ def test_vector_in_every_chunking(vector: dict[str, Any]) -> None:
             else:
                 session.receive_data(b"")
                 assert [type(e) for e in session.events()] == [ConnectionClosed]
+
+
+@pytest.mark.parametrize("vector", WITH_RECORDS)
+def test_deferred_records_decode_to_the_same_exact_values(vector: dict[str, Any]) -> None:
+    """``defer_records``: the hub's decoder processes get the same messages, the same ack."""
+    payload = payload_of(vector)
+    if vector["transport"] == "udp":
+        pytest.skip("UDP datagrams are decoded at once")
+    expected = vector["expected"]
+    for how, chunks in chunkings(payload):
+        for trailing in (b"", TRAILING):
+            session = Session(ident=IMEI, defer_records=True)
+            events, replies = feed(session, [*chunks, trailing] if trailing else chunks)
+            [event] = events
+            assert isinstance(event, RawRecords), how
+            assert event.count == expected["number_of_data"]
+            assert event.offset == 8
+            messages = decode_records(event)
+            for msg, rec in zip(messages, expected["records"], strict=True):
+                check_record(msg, rec, IMEI)
+            assert replies == [bytes.fromhex(expected["server_ack_hex"])]
 
 
 def check_tcp_events(

@@ -56,6 +56,7 @@ __all__ = [
     "build_udp_ack",
     "build_udp_datagram",
     "decode_payload",
+    "decode_raw_records",
     "parse_avl_data",
     "parse_command",
     "parse_udp_datagram",
@@ -85,3 +86,18 @@ def decode_payload(
     """
     session = TeltonikaSession(transport=transport, on_bad_checksum=on_bad_checksum, ident=ident)
     return decode_stream(session, payload)
+
+
+def decode_raw_records(data: bytes, *, ident: str | None, offset: int) -> list[Message]:
+    """The messages of a ``RawRecords`` event's AVL data (codec id .. number of data 2).
+
+    Raises :class:`~telebench.errors.MalformedPacketError` as the inline decoder would.
+
+    Examples
+    --------
+    >>> decode_raw_records(bytes.fromhex("080100"), ident="1", offset=8)
+    Traceback (most recent call last):
+    ...
+    telebench.errors.MalformedPacketError: teltonika: ...
+    """
+    return parse_avl_data(data, ident=ident, offset=offset)

@@ -21,6 +21,10 @@ Rules (on top of :mod:`telebench.protocols._session`):
    A Codec 12/14 command from the server -> ``CommandRequest``; ``send(SendCommandResponse)``
    answers the oldest one (Codec 14: ACK with the device's IMEI, or nACK when the command
    named another IMEI).
+4. Server, TCP, ``defer_records=True``: an AVL packet whose CRC, codec and two record
+   counts check out becomes ``RawRecords`` instead of ``Records``, its AVL data undecoded
+   (for :func:`telebench.protocols.decode_records`, e.g. in another process); answered
+   like ``Records``. The hub uses it to decode off its event-loop thread.
 
 State table (adds to the base table)::
 
@@ -67,6 +71,7 @@ from telebench.protocols.events import (
     Identified,
     Login,
     LoginAnswer,
+    RawRecords,
     Records,
     RecordsAck,
     Rejected,
@@ -130,6 +135,8 @@ class TeltonikaSession(Session):
     ----------
     codec:
         Client role: the AVL codec of sent packets, ``0x8E`` (default), ``0x08`` or ``0x10``.
+    defer_records:
+        Server role, TCP: AVL packets become ``RawRecords`` (rule 4), decoded by the caller.
     packet_id, avl_packet_id:
         UDP client: the first datagram's packet id (u16) and AVL packet id (u8); both
         count up per datagram.
@@ -148,6 +155,7 @@ class TeltonikaSession(Session):
         codec: int = CODEC_8E,
         packet_id: int = 0,
         avl_packet_id: int = 0,
+        defer_records: bool = False,
     ) -> None:
         _check_options(role, transport, codec, ident, packet_id, avl_packet_id)
         super().__init__(
@@ -164,6 +172,7 @@ class TeltonikaSession(Session):
         self._ack: _Ack = (_SILENT, 0, 0)
         self._packet_id = packet_id
         self._avl_packet_id = avl_packet_id
+        self._defer = defer_records and role is Role.SERVER and not self._udp
         self._udp_sent: deque[int] = deque()  # UDP client: AVL packet ids awaiting acks
         self._commands: deque[Command] = deque()  # client: commands awaiting a response
 
@@ -241,6 +250,17 @@ class TeltonikaSession(Session):
             if rejected is not None:
                 return self._answerable(rejected, refuse)
             flag = True
+        elif self._defer and _deferrable(frame):
+            return self._answerable(
+                RawRecords(
+                    protocol=PROTOCOL,
+                    data=frame[8:-4],
+                    offset=start + 8,
+                    ident=self._msg_ident,
+                    count=frame[9],
+                ),
+                _TCP,
+            )
         try:
             parsed = parse_data(
                 frame[8:-4], ident=self._msg_ident, offset=start + 8, flag_bad_crc=flag
@@ -299,7 +319,11 @@ class TeltonikaSession(Session):
         if kind == _SILENT:
             return b""
         n = 0
-        if accept and isinstance(pending, Records):
+        if accept and isinstance(pending, RawRecords):
+            n = pending.count if count is None else count
+            if not 0 <= n <= pending.count:
+                raise LocalProtocolError(PROTOCOL, f"Accept(count={n}) for {pending.count} records")
+        elif accept and isinstance(pending, Records):
             n = len(pending.messages) if count is None else count
             if not 0 <= n <= len(pending.messages):
                 raise LocalProtocolError(
@@ -435,3 +459,11 @@ def _check_options(
         raise ConfigError("teltonika packet_id is u16 and avl_packet_id u8")
     if role is Role.CLIENT and transport == "udp" and ident is None:
         raise ConfigError("a teltonika UDP client needs ident= (each datagram carries the IMEI)")
+
+
+def _deferrable(frame: bytes) -> bool:
+    """An AVL packet whose two record counts agree (the decoder checks the rest).
+
+    A mismatch is left to the inline decoder, which rejects it at once with its reason.
+    """
+    return len(frame) > 14 and frame[8] in AVL_CODECS and frame[9] == frame[-5]

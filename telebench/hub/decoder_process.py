@@ -1,0 +1,127 @@
+"""The decoder process: decodes deferred records and prepares their NDJSON off the loop.
+
+The hub's event loop is one thread holding the GIL for everything it does; decoding
+Teltonika records and encoding their JSON was about half of its work. So Teltonika TCP
+sessions leave AVL data undecoded (``RawRecords``), and the hub hands it to this process,
+run as ``python -m telebench.hub.decoder_process WINDOW`` (see :mod:`~telebench.hub.offload`).
+It runs the very functions the loop would (:func:`~telebench.protocols.decode_records`,
+:func:`~telebench.hub.pipeline.prepare`, with its own duplicate window of ``WINDOW``
+records) and sends back the NDJSON payload of each packet; the hub writes it to the WAL
+and acks the device after the fsync, as for any other packet. It touches no file.
+
+Its stdin and stdout carry frames, each a 4-byte big-endian length and a pickle::
+
+    hub -> process   (WARM, [payload, ...])    durable NDJSON, to warm the duplicate window
+                     (READY, None)              answered (READY, records warmed) once warm
+                     (BATCH, [(ticket, protocol, data, offset, ident, origin, now), ...])
+    process -> hub   (DONE, [(ticket, payload, count), ...])   payload ``None``: did not decode
+
+A packet that does not decode comes back as ``None``: the hub decodes it again itself to
+log the error with its offset and excerpt and refuse the packet. The process ends at EOF
+on stdin, after answering everything it read.
+
+Examples
+--------
+>>> import io
+>>> stream = io.BytesIO()
+>>> write_frame(stream, (READY, None))
+>>> _ = stream.seek(0)
+>>> read_frame(stream), read_frame(stream)
+((2, None), None)
+"""
+
+from __future__ import annotations
+
+import gc
+import pickle
+import struct
+import sys
+from typing import IO, Any, Final
+
+from telebench.errors import RemoteProtocolError
+from telebench.hub.pipeline import Origin, RecentMessages, prepare, warm
+from telebench.protocols import decode_records
+from telebench.protocols.events import RawRecords
+
+__all__ = ["BATCH", "DONE", "READY", "WARM", "handle", "main", "read_frame", "write_frame"]
+
+WARM: Final = 1
+READY: Final = 2
+BATCH: Final = 3
+DONE: Final = 4
+
+_LENGTH: Final = struct.Struct(">I")
+
+#: ``(ticket, protocol, data, offset, ident, origin fields, now)``: one deferred packet.
+Item = tuple[int, str, bytes, int, "str | None", tuple[str, "int | None", int, str, str], float]
+#: ``(ticket, payload or None, records)``: what became of it.
+Result = tuple[int, "bytes | None", int]
+
+
+def write_frame(stream: IO[bytes], message: object) -> None:
+    """Write one length-prefixed pickle to ``stream``."""
+    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_LENGTH.pack(len(body)) + body)
+
+
+def read_frame(stream: IO[bytes]) -> Any:
+    """Read one frame from ``stream``; ``None`` at end of stream."""
+    header = stream.read(_LENGTH.size)
+    if len(header) < _LENGTH.size:
+        return None
+    (length,) = _LENGTH.unpack(header)
+    body = stream.read(length)
+    if len(body) < length:
+        return None
+    return pickle.loads(body)  # the hub's own pipe: nobody else writes to it
+
+
+def handle(item: Item, recent: RecentMessages) -> Result:
+    """Decode and prepare one deferred packet (what the loop would do inline).
+
+    >>> from telebench.protocols.teltonika import build_avl_packet
+    >>> packet = build_avl_packet(0x8E, [{"timestamp": 1.0}])
+    >>> origin = ("1", 7, 1, "teltonika", "127.0.0.1:5")
+    >>> ticket, payload, count = handle((9, "teltonika", packet[8:-4], 8, "1", origin, 2.0),
+    ...                                 RecentMessages())
+    >>> ticket, count, payload[:30]
+    (9, 1, b'{"ident":"1","timestamp":1.0,"')
+    >>> handle((10, "teltonika", b"\\x08\\x01\\x00", 8, "1", origin, 2.0), RecentMessages())
+    (10, None, 0)
+    """
+    ticket, protocol, data, offset, ident, origin, now = item
+    event = RawRecords(protocol=protocol, data=data, offset=offset, ident=ident, count=0)
+    try:
+        messages = decode_records(event)
+    except RemoteProtocolError:
+        return ticket, None, 0
+    payload, count = prepare(messages, Origin(*origin), now, recent)
+    return ticket, payload, count
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve the hub on stdin/stdout until stdin ends (see the module doc)."""
+    args = sys.argv[1:] if argv is None else argv
+    # As in ``telebench hub``: records are acyclic dicts freed by reference counting, and
+    # the window's set and deque (a million ints) must not be walked by full collections.
+    gc.set_threshold(50_000, 20, 100)
+    recent = RecentMessages(int(args[0]) if args else 1_000_000)
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # a stray print must not corrupt the frames
+    warmed = 0
+    while (message := read_frame(inp)) is not None:
+        kind, body = message
+        if kind == WARM:
+            warmed += warm(recent, body)
+        elif kind == READY:
+            gc.freeze()
+            write_frame(out, (READY, warmed))
+            out.flush()
+        elif kind == BATCH:
+            write_frame(out, (DONE, [handle(item, recent) for item in body]))
+            out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
