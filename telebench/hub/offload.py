@@ -225,7 +225,10 @@ class _Worker(asyncio.SubprocessProtocol):
     def _send(self) -> None:
         if self._batch and self.alive:
             batch, self._batch = self._batch, []
-            self._write((wire.BATCH, batch))
+            try:
+                self._write((wire.BATCH, batch))
+            except (OSError, RuntimeError):  # the process is gone: its stdout's end rescues
+                _LOG.debug("decoder process %d: batch not sent", self.index)
 
     def _write(self, message: object) -> None:
         assert self._stdin is not None
