@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import gc
 import pickle
+import signal
 import struct
 import sys
 from typing import IO, Any, Final
@@ -105,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     # As in ``telebench hub``: records are acyclic dicts freed by reference counting, and
     # the window's set and deque (a million ints) must not be walked by full collections.
     gc.set_threshold(50_000, 20, 100)
+    # Ctrl-C reaches the whole process group; the hub ends this process (EOF on stdin)
+    # once it has stopped sending, so that nothing it sent goes unanswered.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     recent = RecentMessages(int(args[0]) if args else 1_000_000)
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the frames
