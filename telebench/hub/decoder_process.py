@@ -44,14 +44,27 @@ from telebench.hub.pipeline import Origin, RecentMessages, prepare, warm
 from telebench.protocols import decode_records
 from telebench.protocols.events import RawRecords
 
-__all__ = ["BATCH", "DONE", "READY", "WARM", "handle", "main", "read_frame", "write_frame"]
+__all__ = [
+    "BATCH",
+    "DONE",
+    "LENGTH",
+    "READY",
+    "WARM",
+    "frame",
+    "handle",
+    "main",
+    "read_frame",
+    "unpickle",
+    "write_frame",
+]
 
 WARM: Final = 1
 READY: Final = 2
 BATCH: Final = 3
 DONE: Final = 4
 
-_LENGTH: Final = struct.Struct(">I")
+#: The length prefix of a frame.
+LENGTH: Final = struct.Struct(">I")
 
 #: ``(ticket, protocol, data, offset, ident, origin fields, now)``: one deferred packet.
 Item = tuple[int, str, bytes, int, "str | None", tuple[str, "int | None", int, str, str], float]
@@ -59,22 +72,36 @@ Item = tuple[int, str, bytes, int, "str | None", tuple[str, "int | None", int, s
 Result = tuple[int, "bytes | None", int]
 
 
-def write_frame(stream: IO[bytes], message: object) -> None:
-    """Write one length-prefixed pickle to ``stream``."""
+def frame(message: object) -> bytes:
+    """``message`` as one frame: its pickle's length, then the pickle.
+
+    >>> unpickle(frame((READY, 3))[LENGTH.size :])
+    (2, 3)
+    """
     body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_LENGTH.pack(len(body)) + body)
+    return LENGTH.pack(len(body)) + body
+
+
+def unpickle(body: bytes) -> Any:
+    """The message of a frame's body (the hub's own pipe: nobody else writes to it)."""
+    return pickle.loads(body)
+
+
+def write_frame(stream: IO[bytes], message: object) -> None:
+    """Write one frame to ``stream``."""
+    stream.write(frame(message))
 
 
 def read_frame(stream: IO[bytes]) -> Any:
     """Read one frame from ``stream``; ``None`` at end of stream."""
-    header = stream.read(_LENGTH.size)
-    if len(header) < _LENGTH.size:
+    header = stream.read(LENGTH.size)
+    if len(header) < LENGTH.size:
         return None
-    (length,) = _LENGTH.unpack(header)
+    (length,) = LENGTH.unpack(header)
     body = stream.read(length)
     if len(body) < length:
         return None
-    return pickle.loads(body)  # the hub's own pipe: nobody else writes to it
+    return unpickle(body)
 
 
 def handle(item: Item, recent: RecentMessages) -> Result:

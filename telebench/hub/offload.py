@@ -46,13 +46,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import pickle
-import struct
 import subprocess
 import sys
 import zlib
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Final
 
 from telebench.errors import ConfigError, RemoteProtocolError, StoreError, TelebenchError
 from telebench.hub import decoder_process as wire
@@ -64,7 +62,6 @@ from telebench.protocols.events import RawRecords
 __all__ = ["Offload"]
 
 _LOG = logging.getLogger("telebench.hub")
-_LENGTH: Final = struct.Struct(">I")
 _WARM_CHUNK: Final = 2_000  # payloads a WARM frame (~10 MB): one in flight at a time
 _CLOSE_TIMEOUT: Final = 30.0  # s to answer what was sent before the process is killed
 
@@ -232,8 +229,7 @@ class _Worker(asyncio.SubprocessProtocol):
 
     def _write(self, message: object) -> None:
         assert self._stdin is not None
-        body = _dumps(message)
-        self._stdin.write(_LENGTH.pack(len(body)) + body)
+        self._stdin.write(wire.frame(message))
 
     # --- asyncio callbacks ------------------------------------------------------------------
 
@@ -241,12 +237,12 @@ class _Worker(asyncio.SubprocessProtocol):
         buffer = self._buffer
         buffer += data if isinstance(data, bytes) else data.encode()
         start = 0
-        while len(buffer) - start >= _LENGTH.size:
-            (length,) = _LENGTH.unpack_from(buffer, start)
-            end = start + _LENGTH.size + length
+        while len(buffer) - start >= wire.LENGTH.size:
+            (length,) = wire.LENGTH.unpack_from(buffer, start)
+            end = start + wire.LENGTH.size + length
             if len(buffer) < end:
                 break
-            kind, body = _loads(bytes(buffer[start + _LENGTH.size : end]))
+            kind, body = wire.unpickle(bytes(buffer[start + wire.LENGTH.size : end]))
             start = end
             if kind == wire.DONE:
                 self._done(body)
@@ -322,11 +318,3 @@ class _Worker(asyncio.SubprocessProtocol):
 
 def _fields(origin: Origin) -> tuple[str, int | None, int, str, str]:
     return origin.ident, origin.device_id, origin.channel_id, origin.protocol, origin.peer
-
-
-def _dumps(message: object) -> bytes:
-    return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _loads(body: bytes) -> Any:
-    return pickle.loads(body)  # the hub's own decoder process
