@@ -29,9 +29,12 @@ SCRIPT = textwrap.dedent(
     thread.join()
     nice = {}
     for tid in os.listdir("/proc/self/task"):
-        name = open(f"/proc/self/task/{tid}/comm").read().strip()
-        nice[name if name.startswith(POLARS_THREADS) else tid] = os.getpriority(
-            os.PRIO_PROCESS, int(tid))
+        try:  # the joined thread may still be leaving the task list
+            name = open(f"/proc/self/task/{tid}/comm").read().strip()
+            nice[name if name.startswith(POLARS_THREADS) else tid] = os.getpriority(
+                os.PRIO_PROCESS, int(tid))
+        except OSError:
+            continue
     me = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     polars = sorted({v for k, v in nice.items() if k.startswith(POLARS_THREADS)})
     print(json.dumps({**seen, "polars": polars, "main": me}))
@@ -42,7 +45,8 @@ SCRIPT = textwrap.dedent(
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
 def test_polars_threads_are_reniced_and_no_other() -> None:
     # In a child process: renicing this process's Polars pool would outlive the test.
-    run = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, check=True)
+    run = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, check=False)
+    assert run.returncode == 0, run.stderr.decode()
     seen = json.loads(run.stdout)
     assert seen["count"] > 0
     assert seen["again"] == 0  # already done: nothing to do the second time
