@@ -139,6 +139,8 @@ def ingest(
         f"hub processes    peak RSS {r.hub_peak_rss_mb:,.0f} MB, CPU {r.hub_cpu_percent:.0f}%"
         f" = {r.hub_cpu_us_per_record:.1f} us a record (driver process CPU "
         f"{r.client_cpu_percent:.0f}% = {r.client_cpu_us_per_record:.1f} us a record)\n"
+        f"driver stall     {r.driver_stall_ms:.0f} ms at most (the driver's event loop ran "
+        "late: its acks were read that much later)\n"
         f"stored           {r.stored_records:,} records for {r.total_acked:,} acked; "
         f"{r.duplicates} duplicates"
     )

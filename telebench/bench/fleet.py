@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import struct
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ import psutil
 from telebench.protocols import Role, new_session
 from telebench.protocols.events import SendRecords
 
-__all__ = ["Fleet", "Window", "drive"]
+__all__ = ["Fleet", "LoopLag", "Window", "drive"]
 
 #: Device time starts at today's UTC midnight. A fixed date would age past the devices'
 #: messages TTL (365 days by default), and the hub's retention would delete the run's
@@ -129,6 +130,8 @@ class Fleet:
     counting: bool = False
     stopping: bool = False
     connected: int = 0
+    #: The longest the driver's event loop was late in the window (seconds; see LoopLag).
+    stall: float = 0.0
     errors: list[str] = field(default_factory=list)
     _packets: dict[tuple[int, int], bytes] = field(default_factory=dict)
 
@@ -213,6 +216,14 @@ async def drive(
         tracker.due = start + fleet.interval * n / len(connected)
         loop.call_at(tracker.due, tracker.send)
     await asyncio.sleep(warmup)
+    # This process times the acks, so its own pauses would count as the hub's latency: a
+    # full collection over 10,000 trackers took 100-290 ms. Their objects are frozen out of
+    # the collector and collections made rare, as in the hub.
+    gc.collect()
+    gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(50_000, 20, 100)
+    lag = LoopLag(loop)
     fleet.started = time.perf_counter()
     fleet.counting = True
     window.open()
@@ -220,11 +231,50 @@ async def drive(
         f"measuring {seconds:g} s at {fleet.records / fleet.interval * devices:,.0f} "
         "records/s offered"
     )
-    await asyncio.sleep(seconds)
-    fleet.counting = False
-    window.close()
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        fleet.counting = False
+        window.close()
+        fleet.stall = lag.stop()
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
     fleet.stopping = True
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class LoopLag:
+    """The longest an event loop ran late while this watched it.
+
+    A callback due every ``tick`` seconds notes how late it ran. The driver's loop runs late
+    when this process pauses (its collector, a busy machine), and every ack it reads then
+    looks that much slower: a lag near the ack latency means the driver, not the hub.
+
+    >>> async def watch() -> float:
+    ...     lag = LoopLag(asyncio.get_running_loop())
+    ...     await asyncio.sleep(0.05)
+    ...     time.sleep(0.03)  # a pause of the whole process
+    ...     await asyncio.sleep(0.02)
+    ...     return lag.stop()
+    >>> asyncio.run(watch()) >= 0.02
+    True
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, tick: float = 0.01) -> None:
+        self.loop = loop
+        self.tick = tick
+        self.longest = 0.0
+        self._handle = loop.call_at(loop.time() + tick, self._check, loop.time() + tick)
+
+    def _check(self, due: float) -> None:
+        now = self.loop.time()
+        self.longest = max(self.longest, now - due)
+        self._handle = self.loop.call_at(now + self.tick, self._check, now + self.tick)
+
+    def stop(self) -> float:
+        """Stop watching; the longest lateness seen, in seconds."""
+        self._handle.cancel()
+        return self.longest
 
 
 class Window:

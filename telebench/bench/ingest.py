@@ -48,6 +48,8 @@ class IngestResult:
     hub_cpu_percent: float
     client_cpu_percent: float
     hub_cpu_us_per_record: float = 0.0
+    #: The driver's longest event-loop stall in the window: it adds to the latency measured.
+    driver_stall_ms: float = 0.0
     client_cpu_us_per_record: float = 0.0
     total_acked: int = 0
     stored_records: int = 0
@@ -189,6 +191,7 @@ def run(
         client_cpu_percent=100 * window.cpu[1] / elapsed,
         hub_cpu_us_per_record=1e6 * window.cpu[0] / max(acked, 1),
         client_cpu_us_per_record=1e6 * window.cpu[1] / max(acked, 1),
+        driver_stall_ms=1000 * fleet.stall,
         total_acked=fleet.total,
         errors=fleet.errors[:5],
         timeline=per_second(fleet.acks),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from telebench.bench.ingest import per_second, run
 
 
 def test_a_small_run_stores_every_acked_record_once(tmp_path: Path) -> None:
+    thresholds, frozen = gc.get_threshold(), gc.get_freeze_count()
     result = run(
         tmp_path, devices=20, rate=400.0, records=10, seconds=1.5, warmup=0.5, progress=print
     )
@@ -18,6 +20,9 @@ def test_a_small_run_stores_every_acked_record_once(tmp_path: Path) -> None:
     assert result.duplicates == 0
     assert sum(second.records for second in result.timeline) == result.acked_records
     assert [s.second for s in result.timeline] == list(range(len(result.timeline)))
+    assert 0 <= result.driver_stall_ms < 1500
+    # the driver's collector settings were for the window only
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (thresholds, frozen)
 
 
 def test_per_second_percentiles() -> None:
