@@ -15,6 +15,7 @@ from types import FrameType
 import click
 
 from telebench.errors import TelebenchError
+from telebench.hub.allocator import keep_large_buffers
 from telebench.hub.config import HubConfig, load_config
 from telebench.hub.hub import Hub
 
@@ -80,6 +81,7 @@ def hub_command(
     # generations over and over: 4.2 s of a 40 s run at 40,000 records/s (gc.callbacks),
     # 0.2 s with this threshold, and 15-20% more records/s. Hub objects form few cycles.
     gc.set_threshold(50_000, 20, 100)
+    keep_large_buffers()  # each flush's 38 MB join page-faulted for 37 ms, holding the GIL
     try:
         config = load_config(config_file) if config_file else HubConfig()
         config = _apply_options(config, store, host, ports, no_fsync)
