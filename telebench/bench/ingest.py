@@ -48,9 +48,9 @@ class IngestResult:
     hub_cpu_percent: float
     client_cpu_percent: float
     hub_cpu_us_per_record: float = 0.0
+    client_cpu_us_per_record: float = 0.0
     #: The driver's longest event-loop stall in the window: it adds to the latency measured.
     driver_stall_ms: float = 0.0
-    client_cpu_us_per_record: float = 0.0
     total_acked: int = 0
     stored_records: int = 0
     duplicates: int = 0

@@ -272,6 +272,7 @@ def _read_sampled(ndjson: bytes) -> pl.DataFrame | None:
 #: ``":`` and ``":nu`` as little-endian integers: the patterns _non_null_keys compares.
 _KEY: Final = int.from_bytes(b'":', "little")
 _NULL_HEAD: Final = int.from_bytes(b'":nu', "little")
+_L: Final = ord("l")
 
 
 def _non_null_keys(ndjson: bytes) -> int:
@@ -301,9 +302,6 @@ def _non_null_keys(ndjson: bytes) -> int:
         at = at[at + 2 <= size]
         nulls += int(np.count_nonzero((text[at] == _L) & (text[at + 1] == _L)))
     return keys - nulls
-
-
-_L: Final = ord("l")
 
 
 def _typed(df: pl.DataFrame) -> pl.DataFrame:
