@@ -114,7 +114,8 @@ def ingest(
     \b
     Goal on 2 cores: 10,000 devices, >= 50,000 records/s, p99 ack <= 250 ms, RSS <= 1.5 GB.
     Example: python -m telebench.bench ingest --devices 1000 --rate 20000 --seconds 10
-    --timeline FILE shows whether a bad p99 was steady or came in episodes.
+    --timeline FILE shows whether a bad p99 was steady or came in episodes; a "driver
+    stall" near the p99 means this process, not the hub, was late.
     """
     from telebench.bench import ingest as ingest_bench
 
