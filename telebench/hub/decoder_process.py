@@ -14,7 +14,7 @@ Its stdin and stdout carry frames, each a 4-byte big-endian length and a pickle:
     hub -> process   (WARM, [payload, ...])    durable NDJSON, to warm the duplicate window
                      (READY, None)              answered (READY, records warmed) once warm
                      (BATCH, [(ticket, protocol, data, offset, ident, origin, now), ...])
-    process -> hub   (DONE, [(ticket, payload, count), ...])   payload ``None``: did not decode
+    process -> hub   (DONE, [(ticket, payload), ...])   payload ``None``: did not decode
 
 A packet that does not decode comes back as ``None``: the hub decodes it again itself to
 log the error with its offset and excerpt and refuse the packet. The process ends at EOF
@@ -68,8 +68,8 @@ LENGTH: Final = struct.Struct(">I")
 
 #: ``(ticket, protocol, data, offset, ident, origin fields, now)``: one deferred packet.
 Item = tuple[int, str, bytes, int, "str | None", tuple[str, "int | None", int, str, str], float]
-#: ``(ticket, payload or None, records)``: what became of it.
-Result = tuple[int, "bytes | None", int]
+#: ``(ticket, payload or None)``: what became of it (an empty payload: all were resends).
+Result = tuple[int, "bytes | None"]
 
 
 def frame(message: object) -> bytes:
@@ -110,21 +110,22 @@ def handle(item: Item, recent: RecentMessages) -> Result:
     >>> from telebench.protocols.teltonika import build_avl_packet
     >>> packet = build_avl_packet(0x8E, [{"timestamp": 1.0}])
     >>> origin = ("1", 7, 1, "teltonika", "127.0.0.1:5")
-    >>> ticket, payload, count = handle((9, "teltonika", packet[8:-4], 8, "1", origin, 2.0),
-    ...                                 RecentMessages())
-    >>> ticket, count, payload[:30]
+    >>> ticket, payload = handle((9, "teltonika", packet[8:-4], 8, "1", origin, 2.0),
+    ...                          RecentMessages())
+    >>> ticket, payload.count(b"\\n"), payload[:30]
     (9, 1, b'{"ident":"1","timestamp":1.0,"')
     >>> handle((10, "teltonika", b"\\x08\\x01\\x00", 8, "1", origin, 2.0), RecentMessages())
-    (10, None, 0)
+    (10, None)
     """
     ticket, protocol, data, offset, ident, origin, now = item
+    # The session checked the count; decoding does not read it.
     event = RawRecords(protocol=protocol, data=data, offset=offset, ident=ident, count=0)
     try:
         messages = decode_records(event)
     except RemoteProtocolError:
-        return ticket, None, 0
-    payload, count = prepare(messages, Origin(*origin), now, recent)
-    return ticket, payload, count
+        return ticket, None
+    payload, _ = prepare(messages, Origin(*origin), now, recent)
+    return ticket, payload
 
 
 def main(argv: list[str] | None = None) -> int:

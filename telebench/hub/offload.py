@@ -254,7 +254,7 @@ class _Worker(asyncio.SubprocessProtocol):
         offload = self.offload
         waiting = self._waiting
         self.answered += len(results)
-        for number, payload, _ in results:
+        for number, payload in results:
             packet = waiting.pop(number)
             if payload is None:
                 offload.inline(packet)  # logs and refuses it
