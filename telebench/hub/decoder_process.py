@@ -18,7 +18,8 @@ Its stdin and stdout carry frames, each a 4-byte big-endian length and a pickle:
 
 A packet that does not decode comes back as ``None``: the hub decodes it again itself to
 log the error with its offset and excerpt and refuse the packet. The process ends at EOF
-on stdin, after answering everything it read.
+on stdin, after answering everything it read. Its stderr is the hub's, so its warnings
+and tracebacks show in the hub's log, and never among its answers.
 
 Examples
 --------

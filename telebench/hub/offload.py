@@ -186,8 +186,14 @@ class _Worker(asyncio.SubprocessProtocol):
         self._exited = loop.create_future()
         command = (sys.executable, "-m", wire.__name__, str(self.offload.recent.capacity))
         try:
+            # stderr is the hub's own: a warning or a traceback the process prints shows in
+            # the hub's log. asyncio would pipe it by default, beside the answers.
             transport, _ = await loop.subprocess_exec(
-                lambda: self, *command, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+                lambda: self,
+                *command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=None,
             )
         except OSError as exc:
             raise self._not_started(str(exc)) from exc
@@ -234,6 +240,8 @@ class _Worker(asyncio.SubprocessProtocol):
     # --- asyncio callbacks ------------------------------------------------------------------
 
     def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        if fd != 1:  # only stdout carries frames
+            return
         buffer = self._buffer
         buffer += data if isinstance(data, bytes) else data.encode()
         start = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sys
@@ -13,10 +14,14 @@ import pytest
 
 from telebench.errors import ConfigError
 from telebench.hub import Hub
+from telebench.hub.durable import GroupCommit, Ticket
 from telebench.hub.offload import Offload
-from telebench.protocols.events import RecordsAck, SendRecords
+from telebench.hub.pipeline import Origin, RecentMessages
+from telebench.protocols.events import RawRecords, RecordsAck, SendRecords
 from telebench.protocols.samples import sample_messages
+from telebench.protocols.teltonika import build_avl_packet
 from telebench.protocols.teltonika.framing import build_tcp_frame
+from telebench.store.wal import WriteAheadLog
 from tests.hub.conftest import make_config
 from tests.hub.device import Device
 
@@ -146,3 +151,34 @@ def test_a_decoder_process_that_cannot_start_is_a_config_error(
     monkeypatch.undo()
     with hub:  # nothing was left half-open: the same store starts once the cause is gone
         assert _offload(hub).running == 1
+
+
+def test_what_a_decoder_process_prints_on_stderr_stays_out_of_its_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # PYTHONVERBOSE makes the process's interpreter trace each import on stderr, from its
+    # first line to its last: read as answers, that text would stall every ack.
+    monkeypatch.setenv("PYTHONVERBOSE", "1")
+
+    async def main() -> Ticket:
+        loop = asyncio.get_running_loop()
+        commit = GroupCommit(WriteAheadLog(tmp_path), loop)
+        offload = Offload(commit, loop, RecentMessages(), processes=1)
+        try:
+            await asyncio.wait_for(offload.start([]), timeout=60)
+            packet = build_avl_packet(0x8E, [{"timestamp": 1.0}, {"timestamp": 2.0}])
+            event = RawRecords(
+                protocol="teltonika", data=packet[8:-4], offset=8, ident=IDENT, count=2
+            )
+            done: asyncio.Future[Ticket] = loop.create_future()
+            offload.submit(event, Origin(IDENT, None, 1, "teltonika", "peer"), 3.0, done.set_result)
+            return await asyncio.wait_for(done, timeout=60)
+        finally:
+            await offload.close()
+            commit.close()
+            commit.wal.close()
+
+    ticket = asyncio.run(main())
+    assert (ticket.error, ticket.seq) == (None, 1)
+    # The trace went to the hub's own stderr, where a traceback would be read.
+    assert "import 'telebench.hub.pipeline'" in capfd.readouterr().err
