@@ -53,14 +53,15 @@ class RecentMessages:
     """The latest record digests, in a few generations of sets.
 
     Keys go into the newest generation; once it holds ``capacity / GENERATIONS`` keys a
-    new one starts, and beyond ``GENERATIONS`` full ones the oldest leaves the window whole. So the
-    window always knows the latest ``capacity`` keys, and forgets a key once about
-    ``capacity + capacity / GENERATIONS`` newer ones have come. One set with a key in
-    and a key out per record (the window until 2026-12) had CPython rebuild its table of a
-    million keys every 280,000 records: 50-60 ms each time, and every ack waited behind it.
-    A generation's table is rebuilt only while it grows, and a dropped one is emptied a
-    little at each call, so no call takes over about 15-25 ms. Looking in 3 sets costs
-    0.1-0.3 µs a key more than the single set did.
+    new one starts, and beyond ``GENERATIONS`` full ones the oldest leaves the window
+    whole. So the window always knows the latest ``capacity`` keys, and forgets a key once
+    about ``capacity + capacity / GENERATIONS`` newer ones have come.
+
+    Why generations: one set with a key in and a key out per record (the window until
+    2026-12) had CPython rebuild its table of a million keys every 280,000 records, 50-60 ms
+    each time, and every ack waited behind it. A generation's table is rebuilt only while
+    it grows, and a dropped one is emptied a little at each call, so no call takes over
+    about 15-25 ms. Looking in 3 sets costs 0.1-0.3 µs a key more than the one set did.
 
     >>> recent = RecentMessages(capacity=2)
     >>> [recent.add(k) for k in (1, 2, 1, 3, 4, 1)]
