@@ -25,6 +25,7 @@ import polars as pl
 
 from telebench.errors import ConfigError, StoreError
 from telebench.store._sqlite import SqliteStore
+from telebench.store.selectors import glob
 
 __all__ = ["EVENTS", "SCHEMA_VERSION", "LogStore"]
 
@@ -131,11 +132,6 @@ def _reject(row: _Row) -> None:
             raise ConfigError(f"log {field} must be {expected} or None, got {value!r}")
 
 
-def _glob(pattern: str) -> str:
-    """Translate a flespi wildcard (``*``, ``?``) to a GLOB pattern; ``[`` is literal."""
-    return pattern.replace("[", "[[]")
-
-
 def _filters(
     ident: str | None,
     channel: int | None,
@@ -152,7 +148,7 @@ def _filters(
             params.append(value)
     if event is not None:
         clauses.append('"event" GLOB ?')
-        params.append(_glob(event))
+        params.append(glob(event))
     if since is not None:
         clauses.append('"time" >= ?')
         params.append(since)

@@ -18,7 +18,6 @@ import dataclasses
 import hmac
 import json
 import math
-import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,7 +27,9 @@ from typing import Any, Final, Literal
 
 from telebench.errors import ConfigError, StoreError
 from telebench.protocols import PROTOCOLS
+from telebench.store import selectors
 from telebench.store._sqlite import SqliteStore
+from telebench.store.selectors import INT_MAX
 
 __all__ = ["DEFAULT_MESSAGES_TTL", "SCHEMA_VERSION", "Device", "DeviceRegistry", "check_password"]
 
@@ -41,7 +42,6 @@ DEFAULT_MESSAGES_TTL: Final = 365 * 24 * 3600
 SCHEMA_VERSION: Final = 1
 _MAX_IDENT_LEN: Final = 255
 _CACHE_MAX: Final = 65536
-_INT_MAX: Final = 2**63
 _FORBIDDEN_IDENT_CHARS: Final = frozenset("#+/")
 _COLUMNS: Final = (
     "id, ident, name, protocol, metadata, enabled, password, messages_ttl, messages_rotate, created"
@@ -65,11 +65,6 @@ _MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
         """,
     ),
 }
-_IDS_RE: Final = re.compile(r"\d+(?:,\d+)*")
-_META_TEXT: Final = (
-    "CASE json_type(metadata, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'"
-    " WHEN 'null' THEN 'null' ELSE CAST(json_extract(metadata, ?) AS TEXT) END"
-)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,7 +137,7 @@ def _check_type(field: str, types: tuple[type, ...], what: str) -> Callable[[obj
 
 def _check_size(field: str) -> Callable[[object], object]:
     def check(value: object) -> object:
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _INT_MAX:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < INT_MAX:
             raise ConfigError(f"{field} must be an integer >= 0, got {value!r}")
         return value
 
@@ -181,53 +176,6 @@ _VALIDATORS: Final[dict[str, Callable[[object], object]]] = {
     "messages_ttl": _check_size("messages_ttl"),
     "messages_rotate": _check_size("messages_rotate"),
 }
-
-
-def _glob(pattern: str) -> str:
-    """Translate a flespi wildcard (``*``, ``?``) to a GLOB pattern; ``[`` is literal."""
-    return pattern.replace("[", "[[]")
-
-
-def _condition(cond: str) -> tuple[str, list[object]]:
-    key, eq, value = cond.partition("=")
-    key = key.strip()
-    if not eq or not key:
-        raise ConfigError(f"selector condition {cond!r}: expected <field>=<value>")
-    if key in ("ident", "name", "protocol"):
-        return f"{key} GLOB ?", [_glob(value)]
-    if key == "enabled":
-        if value not in ("true", "false"):
-            raise ConfigError(f"selector {cond!r}: expected enabled=true or enabled=false")
-        return "enabled = ?", [int(value == "true")]
-    if key.startswith("metadata.") and len(key) > len("metadata."):
-        meta_key = key[len("metadata.") :]
-        if '"' in meta_key or "\\" in meta_key:
-            raise ConfigError(f"selector {cond!r}: metadata key may not contain '\"' or '\\'")
-        path = f'$."{meta_key}"'
-        return f"{_META_TEXT} GLOB ?", [path, path, _glob(value)]
-    raise ConfigError(
-        f"selector field {key!r} unknown; expected ident, name, protocol, enabled or metadata.<key>"
-    )
-
-
-def _where(selector: str) -> tuple[str, list[object]]:
-    """SQL ``WHERE`` clause and parameters for a flespi-style selector."""
-    if not isinstance(selector, str) or not selector.strip():
-        raise ConfigError(f"selector {selector!r}: expected 'all', ids or <field>=<value>")
-    sel = selector.strip()
-    if sel == "all":
-        return "1", []
-    if _IDS_RE.fullmatch(sel):
-        ids = [int(x) for x in sel.split(",")]
-        if max(ids) >= _INT_MAX:
-            raise ConfigError(f"selector {selector!r}: id {max(ids)} is out of range")
-        return f"id IN ({','.join('?' * len(ids))})", list(ids)
-    clauses, params = [], []
-    for cond in sel.split("&"):
-        sql, p = _condition(cond)
-        clauses.append(sql)
-        params.extend(p)
-    return " AND ".join(clauses), params
 
 
 class DeviceRegistry(SqliteStore):
@@ -394,11 +342,11 @@ class DeviceRegistry(SqliteStore):
         ...     [d.ident for d in reg.select("ident=35209?1")], len(reg.select("1,3"))
         (['3520901'], 2)
         """
-        where, params = _where(selector)
+        where, params = selectors.where(selector)
         return self._query(f"SELECT {_COLUMNS} FROM devices WHERE {where} ORDER BY id", params)
 
     def _bulk(self, sql: str, selector: str) -> int:
-        where, params = _where(selector)
+        where, params = selectors.where(selector)
         with self._write():
             return int(self._conn.execute(f"{sql} WHERE {where}", params).rowcount)
 
