@@ -11,9 +11,10 @@ commit with that ticket, so the device is acked after the fsync as for any other
 Nothing is lost when a process fails. A packet that does not decode comes back without a
 payload and is decoded again here, to log its error and refuse it; if a process dies, the
 packets it had not answered, and every later one, are decoded in the loop (logged as
-``decoder.stopped``). Those fall back on the loop's duplicate window, which has not seen
-what the process stored since the start: a device resending such records then has them
-stored twice until compaction drops the copy.
+``decoder.stopped``); so are those of a process killed for answering nothing for
+``ANSWER_TIMEOUT`` seconds while packets wait (hung, or stopped). Those fall back on the
+loop's duplicate window, which has not seen what the process stored since the start: a
+device resending such records then has them stored twice until compaction drops the copy.
 
 Examples
 --------
@@ -64,6 +65,8 @@ __all__ = ["Offload"]
 _LOG = logging.getLogger("telebench.hub")
 _WARM_CHUNK: Final = 2_000  # payloads a WARM frame (~10 MB): one in flight at a time
 _CLOSE_TIMEOUT: Final = 30.0  # s to answer what was sent before the process is killed
+#: Seconds a process may leave packets unanswered before it is killed (a hung process).
+ANSWER_TIMEOUT = 30.0
 
 OnDone = Callable[[Ticket], None]
 _Waiting = tuple[Ticket, OnDone, RawRecords, Origin, float]
@@ -178,6 +181,9 @@ class _Worker(asyncio.SubprocessProtocol):
         self._ended: asyncio.Future[None] | None = None  # stdout closed
         self._exited: asyncio.Future[None] | None = None
         self._closing = False
+        self._progress = 0.0  # loop time of the last answer, or of work after idleness
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._killed = ""  # why the watchdog killed the process
 
     async def start(self, durable: list[bytes]) -> None:
         """Start the process and warm its window, a chunk at a time (bounded memory)."""
@@ -210,6 +216,7 @@ class _Worker(asyncio.SubprocessProtocol):
                 code = transport.get_returncode()
                 raise self._not_started(f"it ended, exit code {code}")
         self.alive = True
+        self._watch()
 
     def _not_started(self, why: str) -> ConfigError:
         return ConfigError(
@@ -219,6 +226,8 @@ class _Worker(asyncio.SubprocessProtocol):
 
     def queue(self, number: int, waiting: _Waiting) -> None:
         _, _, event, origin, now = waiting
+        if not self._waiting:  # the clock of an answer starts with the work
+            self._progress = self.offload.loop.time()
         self._waiting[number] = waiting
         item = (number, event.protocol, event.data, event.offset, event.ident, _fields(origin), now)
         self._batch.append(item)
@@ -262,12 +271,28 @@ class _Worker(asyncio.SubprocessProtocol):
         offload = self.offload
         waiting = self._waiting
         self.answered += len(results)
+        self._progress = offload.loop.time()
         for number, payload in results:
             packet = waiting.pop(number)
             if payload is None:
                 offload.inline(packet)  # logs and refuses it
             else:
                 offload.commit_payload(payload, packet)
+
+    def _watch(self) -> None:
+        """Kill a process that left packets unanswered too long: the loop decodes them."""
+        self._watchdog = None
+        if not self.alive or self._closing or self._transport is None:
+            return
+        loop = self.offload.loop
+        if self._waiting and loop.time() - self._progress > ANSWER_TIMEOUT:
+            _LOG.error(
+                "decoder process %d answered nothing for %g s: killed", self.index, ANSWER_TIMEOUT
+            )
+            self._killed = f"no answer for {ANSWER_TIMEOUT:g} s, killed"
+            self._transport.kill()  # its output ends: the packets are rescued
+            return
+        self._watchdog = loop.call_later(min(1.0, ANSWER_TIMEOUT / 4), self._watch)
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
         if fd != 1:
@@ -288,7 +313,8 @@ class _Worker(asyncio.SubprocessProtocol):
 
         def report(_: object = None) -> None:
             code = transport.get_returncode() if transport is not None else None
-            self.offload.stopped(self, f"its output ended (exit code {code})")
+            why = self._killed or "its output ended"
+            self.offload.stopped(self, f"{why} (exit code {code})")
 
         if exited is None or exited.done():
             report()
@@ -310,6 +336,8 @@ class _Worker(asyncio.SubprocessProtocol):
         if self._transport is None:
             return
         self._closing = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         self._send()
         if self._stdin is not None:
             self._stdin.close()  # EOF: the process answers what it read, then exits

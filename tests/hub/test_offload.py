@@ -14,6 +14,7 @@ import pytest
 
 from telebench.errors import ConfigError
 from telebench.hub import Hub
+from telebench.hub import offload as offload_module
 from telebench.hub.durable import GroupCommit, Ticket
 from telebench.hub.offload import Offload
 from telebench.hub.pipeline import Origin, RecentMessages
@@ -113,6 +114,30 @@ def test_a_killed_decoder_process_loses_nothing_and_the_loop_decodes_instead(
     stopped = hub.logs(event="decoder.stopped")
     assert stopped.height == 1
     assert "exit code -9" in stopped["reason"][0]
+
+
+def test_a_hung_decoder_process_is_killed_and_its_packets_decoded_by_the_loop(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(offload_module, "ANSWER_TIMEOUT", 1.0)
+    offload = _offload(hub)
+    sent = sample_messages("teltonika", 6)
+    with Device("teltonika", hub.port("teltonika"), IDENT, codec=0x8E) as device:
+        device.login()
+        assert _acked(device.send(sent[:3])) == 3
+        [worker] = offload._workers
+        assert worker._transport is not None
+        # Idle for longer than the timeout: that alone is no reason to kill it.
+        time.sleep(1.5)
+        assert offload.running == 1
+        os.kill(worker._transport.get_pid(), signal.SIGSTOP)  # alive, answering nothing
+        started = time.monotonic()
+        assert _acked(device.send(sent[3:])) == 3
+        assert 1.0 <= time.monotonic() - started < 8
+        assert offload.running == 0
+    assert _stored(hub, IDENT)["timestamp"].to_list() == [m["timestamp"] for m in sent]
+    [reason] = hub.logs(event="decoder.stopped")["reason"].to_list()
+    assert "no answer for 1 s, killed (exit code -9)" in reason
 
 
 def test_devices_are_shared_among_processes_each_in_order(tmp_path: Path) -> None:
