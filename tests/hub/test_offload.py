@@ -35,6 +35,12 @@ def _offload(hub: Hub) -> Offload:
     return offload
 
 
+def _pid(offload: Offload) -> int:
+    [worker] = offload._workers
+    assert worker._transport is not None
+    return worker._transport.get_pid()
+
+
 def _stored(hub: Hub, ident: str) -> pl.DataFrame:
     return hub.messages(f"ident={ident}").collect()
 
@@ -101,9 +107,7 @@ def test_a_killed_decoder_process_loses_nothing_and_the_loop_decodes_instead(
     with Device("teltonika", hub.port("teltonika"), IDENT, codec=0x8E) as device:
         device.login()
         assert _acked(device.send(sent[:3])) == 3
-        [worker] = offload._workers
-        assert worker._transport is not None
-        os.kill(worker._transport.get_pid(), signal.SIGKILL)
+        os.kill(_pid(offload), signal.SIGKILL)
         deadline = time.monotonic() + 10
         while offload.running and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -125,12 +129,10 @@ def test_a_hung_decoder_process_is_killed_and_its_packets_decoded_by_the_loop(
     with Device("teltonika", hub.port("teltonika"), IDENT, codec=0x8E) as device:
         device.login()
         assert _acked(device.send(sent[:3])) == 3
-        [worker] = offload._workers
-        assert worker._transport is not None
         # Idle for longer than the timeout: that alone is no reason to kill it.
         time.sleep(1.5)
         assert offload.running == 1
-        os.kill(worker._transport.get_pid(), signal.SIGSTOP)  # alive, answering nothing
+        os.kill(_pid(offload), signal.SIGSTOP)  # alive, answering nothing
         started = time.monotonic()
         assert _acked(device.send(sent[3:])) == 3
         assert 1.0 <= time.monotonic() - started < 8
