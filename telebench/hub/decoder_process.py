@@ -53,6 +53,7 @@ __all__ = [
     "BATCH",
     "DONE",
     "LENGTH",
+    "OUTPUT_ROOM",
     "READY",
     "WARM",
     "frame",

@@ -60,7 +60,7 @@ from telebench.hub.pipeline import Origin, RecentMessages, prepare
 from telebench.protocols import decode_records
 from telebench.protocols.events import RawRecords
 
-__all__ = ["Offload"]
+__all__ = ["ANSWER_TIMEOUT", "Offload"]
 
 _LOG = logging.getLogger("telebench.hub")
 _WARM_CHUNK: Final = 2_000  # payloads a WARM frame (~10 MB): one in flight at a time
