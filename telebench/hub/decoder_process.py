@@ -45,9 +45,8 @@ import sys
 from typing import IO, Any, Final
 
 from telebench.errors import RemoteProtocolError
-from telebench.hub.pipeline import Origin, RecentMessages, prepare, warm
-from telebench.protocols import decode_records
-from telebench.protocols.events import RawRecords
+from telebench.hub.pipeline import Origin, RecentMessages, assemble, hub_fields, warm
+from telebench.protocols import decode_raw
 
 __all__ = [
     "BATCH",
@@ -164,14 +163,21 @@ def handle(item: Item, recent: RecentMessages) -> Result:
     (10, None)
     """
     ticket, protocol, data, offset, ident, origin, now = item
-    # The session checked the count; decoding does not read it.
-    event = RawRecords(protocol=protocol, data=data, offset=offset, ident=ident, count=0)
-    try:
-        messages = decode_records(event)
+    try:  # the session checked the record count
+        messages = decode_raw(protocol, data, ident=ident, offset=offset)
     except RemoteProtocolError:
         return ticket, None
-    payload, _ = prepare(messages, Origin(*origin), now, recent)
+    tail = _tails.get(origin)
+    if tail is None:  # an Origin and its JSON once per connection, not once per packet
+        if len(_tails) >= _TAILS_MAX:
+            _tails.clear()
+        tail = _tails[origin] = hub_fields(Origin(*origin))
+    payload, _ = assemble(messages, origin[0], tail, now, recent)
     return ticket, payload
+
+
+_tails: dict[tuple[str, int | None, int, str, str], bytes] = {}
+_TAILS_MAX: Final = 1 << 16
 
 
 def main(argv: list[str] | None = None) -> int:

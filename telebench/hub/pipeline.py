@@ -33,7 +33,15 @@ import orjson
 
 from telebench.model import Message
 
-__all__ = ["Origin", "RecentMessages", "content_key", "prepare", "warm"]
+__all__ = [
+    "Origin",
+    "RecentMessages",
+    "assemble",
+    "content_key",
+    "hub_fields",
+    "prepare",
+    "warm",
+]
 
 _SERVER_FIELDS: Final = b',"server.timestamp":'
 
@@ -147,29 +155,53 @@ def prepare(
     JSON (a 64-bit SipHash, the same for the same bytes within one process: the window is
     rebuilt by hashing the WAL at start-up), and the hub's fields are spliced in by one join.
     """
+    return assemble(messages, origin.ident, hub_fields(origin), now, recent)
+
+
+def hub_fields(origin: Origin) -> bytes:
+    """The JSON that ends each record of ``origin`` after ``server.timestamp``'s value.
+
+    >>> hub_fields(Origin("1", None, 2, "gt06", "p"))
+    b',"channel.id":2,"protocol.name":"gt06","peer":"p","device.id":null}'
+    """
+    tail = _tails.get(origin)
+    if tail is None:
+        if len(_tails) >= _TAILS_MAX:
+            _tails.clear()
+        fields = {
+            "channel.id": origin.channel_id,
+            "protocol.name": origin.protocol,
+            "peer": origin.peer,
+            "device.id": origin.device_id,
+        }
+        tail = _tails[origin] = b"," + orjson.dumps(fields)[1:]
+    return tail
+
+
+_tails: dict[Origin, bytes] = {}
+_TAILS_MAX: Final = 1 << 16  # a connection's origin each: room for a big fleet
+
+
+def assemble(
+    messages: Sequence[Message], ident: str, tail: bytes, now: float, recent: RecentMessages
+) -> tuple[bytes, int]:
+    """:func:`prepare` with the origin's ident and :func:`hub_fields` given.
+
+    ``server.timestamp`` is ``now`` as ``orjson`` writes it inside an object, so a record
+    reads the same whichever path wrote it.
+    """
     for message in messages:
         if message.get("timestamp") is None:
             message["timestamp"] = now
         if "ident" not in message:
-            message["ident"] = origin.ident
+            message["ident"] = ident
     bodies = _bodies(messages)
     fresh = recent.add_many([hash(body) for body in bodies])
     if not all(fresh):
         bodies = [body for body, new in zip(bodies, fresh, strict=True) if new]
     if not bodies:
         return b"", 0
-    suffix = (
-        _SERVER_FIELDS
-        + orjson.dumps(
-            {
-                "server.timestamp": now,
-                "channel.id": origin.channel_id,
-                "protocol.name": origin.protocol,
-                "peer": origin.peer,
-                "device.id": origin.device_id,
-            }
-        )[len(_SERVER_FIELDS) :]
-    )
+    suffix = _SERVER_FIELDS + orjson.dumps(now) + tail
     return b"{" + (suffix + b"\n{").join(bodies) + suffix + b"\n", len(bodies)
 
 

@@ -1,4 +1,4 @@
-"""The decoder process's own plumbing: the room its answers have to wait for the hub."""
+"""The decoder process: the same bytes as the loop's path, and the room for its answers."""
 
 from __future__ import annotations
 
@@ -8,8 +8,41 @@ import socket
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from telebench.hub.decoder_process import OUTPUT_ROOM, widen
+from telebench.hub import decoder_process
+from telebench.hub.decoder_process import OUTPUT_ROOM, handle, widen
+from telebench.hub.pipeline import Origin, RecentMessages, prepare
+from telebench.protocols import decode_records
+from telebench.protocols.events import RawRecords
+from telebench.protocols.samples import sample_messages
+from telebench.protocols.teltonika import build_avl_packet
+
+PACKET = build_avl_packet(0x8E, sample_messages("teltonika", 3))
+
+
+@given(
+    ident=st.text(min_size=1, max_size=20),
+    device_ids=st.lists(st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)), min_size=2),
+    channel_id=st.integers(0, 2**31),
+    peers=st.lists(st.text(max_size=40), min_size=2),
+    now=st.floats(0, 1e12, allow_nan=False),
+)
+def test_the_process_writes_the_very_bytes_the_loop_writes(
+    ident: str, device_ids: list[int | None], channel_id: int, peers: list[str], now: float
+) -> None:
+    # The duplicate window hashes these bytes: a resend decoded on the other side must match.
+    # The same ident from several connections, each seen twice (its hub fields cached).
+    decoder_process._tails.clear()
+    data = PACKET[8:-4]
+    connections = list(zip(device_ids, peers, strict=False))
+    for device_id, peer in connections * 2:
+        origin = (ident, device_id, channel_id, "teltonika", peer)
+        _, payload = handle((1, "teltonika", data, 8, ident, origin, now), RecentMessages())
+        event = RawRecords(protocol="teltonika", data=data, offset=8, ident=ident, count=3)
+        expected, count = prepare(decode_records(event), Origin(*origin), now, RecentMessages())
+        assert (payload, count) == (expected, 3)
 
 
 def test_a_socket_pair_gets_the_room_asked_for() -> None:
