@@ -45,7 +45,7 @@ import sys
 from typing import IO, Any, Final
 
 from telebench.errors import RemoteProtocolError
-from telebench.hub.pipeline import Origin, RecentMessages, assemble, hub_fields, warm
+from telebench.hub.pipeline import Origin, RecentMessages, assemble, encode_hub_fields, warm
 from telebench.protocols import decode_raw
 
 __all__ = [
@@ -171,7 +171,7 @@ def handle(item: Item, recent: RecentMessages) -> Result:
     if tail is None:  # an Origin and its JSON once per connection, not once per packet
         if len(_tails) >= _TAILS_MAX:
             _tails.clear()
-        tail = _tails[origin] = hub_fields(Origin(*origin))
+        tail = _tails[origin] = encode_hub_fields(Origin(*origin))
     payload, _ = assemble(messages, origin[0], tail, now, recent)
     return ticket, payload
 

@@ -38,6 +38,7 @@ __all__ = [
     "RecentMessages",
     "assemble",
     "content_key",
+    "encode_hub_fields",
     "hub_fields",
     "prepare",
     "warm",
@@ -161,25 +162,37 @@ def prepare(
 def hub_fields(origin: Origin) -> bytes:
     """The JSON that ends each record of ``origin`` after ``server.timestamp``'s value.
 
-    >>> hub_fields(Origin("1", None, 2, "gt06", "p"))
-    b',"channel.id":2,"protocol.name":"gt06","peer":"p","device.id":null}'
+    Encoded once per origin (a connection), not once per packet; see :func:`encode_hub_fields`.
+
+    >>> origin = Origin("1", None, 2, "gt06", "p")
+    >>> hub_fields(origin) is hub_fields(Origin("1", None, 2, "gt06", "p"))
+    True
     """
     tail = _tails.get(origin)
     if tail is None:
         if len(_tails) >= _TAILS_MAX:
             _tails.clear()
-        fields = {
-            "channel.id": origin.channel_id,
-            "protocol.name": origin.protocol,
-            "peer": origin.peer,
-            "device.id": origin.device_id,
-        }
-        tail = _tails[origin] = b"," + orjson.dumps(fields)[1:]
+        tail = _tails[origin] = encode_hub_fields(origin)
     return tail
 
 
 _tails: dict[Origin, bytes] = {}
 _TAILS_MAX: Final = 1 << 16  # a connection's origin each: room for a big fleet
+
+
+def encode_hub_fields(origin: Origin) -> bytes:
+    """:func:`hub_fields`, encoded now (for callers that keep their own cache).
+
+    >>> encode_hub_fields(Origin("1", None, 2, "gt06", "p"))
+    b',"channel.id":2,"protocol.name":"gt06","peer":"p","device.id":null}'
+    """
+    fields = {
+        "channel.id": origin.channel_id,
+        "protocol.name": origin.protocol,
+        "peer": origin.peer,
+        "device.id": origin.device_id,
+    }
+    return b"," + orjson.dumps(fields)[1:]
 
 
 def assemble(

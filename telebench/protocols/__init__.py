@@ -178,8 +178,8 @@ _raw_decoders: dict[str, RecordsDecoder] = {}
 def decode_raw(protocol: str, data: bytes, *, ident: str | None, offset: int) -> list[Message]:
     """:func:`decode_records` of a packet's parts, for callers that have no event.
 
-    The decoder process's path: building a ``RawRecords`` and looking its protocol's
-    module up cost about 4 µs a packet there, 7% of its work at 10 records a packet.
+    The decoder process's path: an event, a module lookup and a ``typing.cast`` generic
+    built at run time cost it about 4 µs a packet, some 5% of its work on a packet.
 
     >>> decode_raw("teltonika", bytes.fromhex("080100"), ident="1", offset=8)
     Traceback (most recent call last):
