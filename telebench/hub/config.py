@@ -63,7 +63,8 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from telebench.errors import ConfigError
-from telebench.hub.plugins import Plugin, plugins_from_config
+from telebench.hub.plugin_config import plugins_from_config
+from telebench.hub.plugins import Plugin
 from telebench.protocols import PROTOCOLS, Transport
 
 __all__ = [

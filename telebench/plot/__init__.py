@@ -26,7 +26,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol, cast
 
 import matplotlib.dates as mdates
@@ -34,13 +34,23 @@ import matplotlib.pyplot as plt
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-import shapely
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from telebench.errors import ConfigError, SchemaError
+from telebench.plot.layers import (
+    LAT,
+    LON,
+    FloatArray,
+    Frame,
+    as_frame,
+    draw_fences,
+    require,
+    trip_lines,
+    xy,
+)
 
 __all__ = [
     "ATTRIBUTION",
@@ -55,10 +65,6 @@ __all__ = [
 #: Shown on every map that draws OpenStreetMap roads (ODbL).
 ATTRIBUTION: Final = "© OpenStreetMap contributors"
 
-FloatArray = npt.NDArray[np.float64]
-Frame = pl.DataFrame | pl.LazyFrame
-LON: Final = "position.longitude"
-LAT: Final = "position.latitude"
 # Where an interval's position is, by preference: stop centroid, begin fix, simulator truth.
 _PLACES: Final = (
     ("longitude", "latitude"),
@@ -147,40 +153,22 @@ def plot_map(
         segments = roads if isinstance(roads, np.ndarray) else road_segments(roads)
         _draw_roads(ax, np.asarray(segments, dtype=np.float64))
     if fences is not None:
-        _draw_fences(ax, fences)
+        draw_fences(ax, fences)
     if messages is not None:
-        x, y = _xy(messages, LON, LAT)
+        x, y = xy(messages, LON, LAT)
         ax.scatter(x, y, s=3, c="tab:blue", alpha=0.5, linewidths=0, zorder=2, gid="messages")
     if trips is not None:
-        lines = _trip_lines(_frame(trips), messages)
+        lines = trip_lines(as_frame(trips), messages)
         colours = plt.get_cmap("tab20")(np.arange(len(lines)) % 20)
         ax.add_collection(LineCollection(lines, colors=colours, linewidths=1.6, zorder=3,
                                          gid="trips"))  # fmt: skip
     if parkings is not None:
-        x, y = _xy(parkings, *_place_columns(_frame(parkings)))
+        x, y = xy(parkings, *_place_columns(as_frame(parkings)))
         size = 28 if x.size <= 500 else 8  # thousands of big markers hide the map
         ax.scatter(x, y, s=size, marker="s", c="tab:red", edgecolors="white", linewidths=0.5,
                    zorder=4, gid="parkings")  # fmt: skip
     _finish_map(ax, title, attribution=roads is not None)
     return ax
-
-
-def _frame(frame: Frame) -> pl.DataFrame:
-    return frame.collect() if isinstance(frame, pl.LazyFrame) else frame
-
-
-def _require(frame: Frame, columns: Sequence[str], what: str) -> None:
-    have = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
-    missing = [c for c in columns if c not in have]
-    if missing:
-        raise SchemaError(f"{what} lack column(s) {missing} (have {have[:12]})")
-
-
-def _xy(frame: Frame, lon: str, lat: str) -> tuple[FloatArray, FloatArray]:
-    """Longitudes and latitudes of the rows that have both."""
-    _require(frame, [lon, lat], "positions")
-    d = _frame(frame.lazy().select(pl.col(lon, lat).cast(pl.Float64)).drop_nulls())
-    return d.get_column(lon).to_numpy(), d.get_column(lat).to_numpy()
 
 
 def _place_columns(frame: pl.DataFrame) -> tuple[str, str]:
@@ -201,84 +189,6 @@ def _seq(array: FloatArray) -> Sequence[FloatArray]:
     """An (N, M, 2) array as collections take it: whole, on their fast path (the stubs only
     name sequences; a list of N arrays would be built and checked one by one)."""
     return cast("Sequence[FloatArray]", array)
-
-
-def _fence_geoms(fences: Any) -> tuple[list[str], npt.NDArray[np.object_]]:
-    """Names and geometries of a Geofences, a ``{name: geometry}`` mapping or a sequence."""
-    if hasattr(fences, "geoms") and hasattr(fences, "names"):
-        return list(fences.names), np.asarray(fences.geoms, dtype=object)
-    if isinstance(fences, Mapping):
-        return [str(n) for n in fences], np.array(list(fences.values()), dtype=object)
-    geoms = np.array([fences] if isinstance(fences, shapely.Geometry) else list(fences), object)
-    return [""] * len(geoms), geoms
-
-
-def _draw_fences(ax: Axes, fences: Any) -> None:
-    """Outlines (every ring) and a light fill of each fence, named at a point inside it."""
-    names, geoms = _fence_geoms(fences)
-    parts, owner = shapely.get_parts(geoms, return_index=True)
-    kinds = shapely.get_type_id(parts)
-    polygons = parts[kinds == 3]
-    rings, ring_owner = shapely.get_rings(polygons, return_index=True)
-    lines = np.concatenate([rings, parts[(kinds == 1) | (kinds == 2)]])
-    colour_of = np.concatenate([owner[kinds == 3][ring_owner], owner[(kinds == 1) | (kinds == 2)]])
-    outline = _split_coords(lines)
-    palette = plt.get_cmap("tab10")(np.arange(len(geoms)) % 10)
-    ax.add_collection(LineCollection(outline, colors=palette[colour_of], linewidths=1.4,
-                                     zorder=2.5, gid="fences"))  # fmt: skip
-    shells = _split_coords(shapely.get_exterior_ring(polygons))
-    ax.add_collection(PolyCollection(shells, facecolors=palette[owner[kinds == 3]], alpha=0.15,
-                                     edgecolors="none", zorder=1.5, gid="fences-fill"))  # fmt: skip
-    if 0 < len(names) <= 50 and any(names):
-        spots = shapely.get_coordinates(shapely.point_on_surface(geoms))
-        for name, (x, y), colour in zip(names, spots, palette, strict=True):
-            ax.annotate(name, (x, y), fontsize=8, color=colour, ha="center", zorder=5)
-
-
-def _split_coords(geoms: npt.NDArray[np.object_]) -> list[FloatArray]:
-    """The coordinate arrays of each geometry (empty ones dropped)."""
-    coords, index = shapely.get_coordinates(geoms, return_index=True)
-    if not len(coords):
-        return []
-    return np.split(coords, np.flatnonzero(np.diff(index)) + 1)
-
-
-def _trip_lines(trips: pl.DataFrame, messages: Frame | None) -> list[FloatArray]:
-    """One polyline per trip: its WKT route, its messages, or begin -> end position."""
-    if "route" in trips.columns:
-        routes = trips.get_column("route").drop_nulls().to_numpy()
-        return _split_coords(shapely.from_wkt(routes))
-    if messages is not None:
-        return _tracks(trips, messages)
-    ends = ["begin.longitude", "begin.latitude", "end.longitude", "end.latitude"]
-    _require(trips, ends, "trips without route or messages")
-    xy = trips.select(pl.col(ends).cast(pl.Float64)).drop_nulls().to_numpy()
-    return list(xy.reshape(-1, 2, 2))
-
-
-def _tracks(trips: pl.DataFrame, messages: Frame) -> list[FloatArray]:
-    """Messages of each trip's device within ``[begin, end]``, found by binary search on one
-    ``(ident, time)`` key (devices spaced apart on it) instead of a join per trip."""
-    _require(trips, ["ident", "begin", "end"], "trips")
-    _require(messages, ["ident", "timestamp", LON, LAT], "messages")
-    fix = pl.col(LON).is_not_null() & pl.col(LAT).is_not_null()
-    m = _frame(messages.lazy().filter(fix).select("ident", "timestamp", LON, LAT)
-               .sort("ident", "timestamp"))  # fmt: skip
-    t = trips.select("ident", "begin", "end").drop_nulls()
-    idents = pl.concat([m.get_column("ident"), t.get_column("ident")]).unique().sort()
-    times = pl.concat([m.get_column("timestamp"), t.get_column("begin"), t.get_column("end")])
-    t0 = float(times.min() or 0.0)  # type: ignore[arg-type]
-    span = float(times.max() or 0.0) - t0 + 1.0  # type: ignore[arg-type]
-
-    def key(frame: pl.DataFrame, column: str) -> FloatArray:
-        code = idents.search_sorted(frame.get_column("ident")).to_numpy().astype(np.float64)
-        return code * span + (frame.get_column(column).to_numpy().astype(np.float64) - t0)
-
-    keys = key(m, "timestamp")
-    lo = np.searchsorted(keys, key(t, "begin"), side="left")
-    hi = np.searchsorted(keys, key(t, "end"), side="right")
-    xy = m.select(pl.col(LON, LAT).cast(pl.Float64)).to_numpy()
-    return [xy[a:b] for a, b in zip(lo.tolist(), hi.tolist(), strict=True) if b - a >= 2]
 
 
 def _finish_map(ax: Axes, title: str | None, *, attribution: bool) -> None:
@@ -335,9 +245,9 @@ def plot_load(report: LoadReportLike) -> Figure:
 
 def _spans(frame: Frame, ident: Sequence[str] | None) -> pl.DataFrame:
     """``ident, begin, end`` of intervals (simulator truth names accepted)."""
-    d = _frame(frame)
+    d = as_frame(frame)
     d = d.rename({k: v for k, v in _ALIASES.items() if k in d.columns and v not in d.columns})
-    _require(d, ["ident", "begin"], "intervals")
+    require(d, ["ident", "begin"], "intervals")
     end = pl.col("end") if "end" in d.columns else pl.col("begin")
     d = d.select(pl.col("ident").cast(pl.String), pl.col("begin").cast(pl.Float64),
                  end.cast(pl.Float64).fill_null(pl.col("begin")).alias("end"))  # fmt: skip
