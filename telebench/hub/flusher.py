@@ -263,8 +263,9 @@ class Flusher:
 
         Parquet, telemetry and every enabled stream must have taken in a segment's entries,
         and the newest :data:`KEEP_SEGMENTS` stay. This runs beside the WAL writer, not
-        under a lock of it: only old segments go, so the writer's fsync, which every ack
-        waits for, never waits for the unlinks.
+        under a lock of it: only old segments go. The file system still makes the writer's
+        fsync wait for a deletion in progress, so segments are released in fsync'd steps
+        (see :meth:`~telebench.store.wal.WriteAheadLog.truncate_before`).
         """
         if self.commit is None:
             return 0

@@ -16,6 +16,14 @@ verify; entries behind it were never acknowledged. An entry that does not verify
 *older* segment is real corruption and raises :class:`~telebench.errors.StoreError` naming
 the file and byte offset, never silently skipped.
 
+Trimming. Segments everything has taken in are renamed ``<first seq>.trim`` (out of the
+log at once), then shrunk a few MB at a time, each step fsync'd, and deleted. On ext4
+(``data=ordered``) an fsync waits for every file change of the running journal
+transaction: while a 64 MB segment was unlinked in one go (70 ms, more with the
+``discard`` mount option), the writer's fsyncs, which every ack waits for, took 40-65 ms
+instead of 1-13. In steps, no fsync waits for more than one step. A ``.trim`` file left
+by a crash is finished on open.
+
 Examples
 --------
 >>> import tempfile
@@ -46,6 +54,9 @@ __all__ = ["WriteAheadLog"]
 MAGIC: Final = b"TBW1"
 _HEADER: Final = struct.Struct(">4sQII")  # magic, seq, length, crc32
 _SUFFIX: Final = ".wal"
+_TRIM_SUFFIX: Final = ".trim"
+#: Bytes a trimmed segment shrinks by per fsync'd step (see the module doc, *Trimming*).
+RELEASE_STEP: Final = 4 << 20
 DEFAULT_SEGMENT_BYTES: Final = 64 * 1024 * 1024
 #: An entry larger than this is refused (a corrupt length field must not allocate GBs).
 MAX_ENTRY_BYTES: Final = 256 * 1024 * 1024
@@ -83,6 +94,20 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _shrink(path: Path, step: int) -> None:
+    """Cut ``path`` down to at most ``step`` bytes, ``step`` at a time, fsync'ing each cut."""
+    try:
+        fh = path.open("r+b")
+    except FileNotFoundError:
+        return
+    with fh:
+        size = os.fstat(fh.fileno()).st_size
+        while size > step:
+            size -= step
+            fh.truncate(size)
+            os.fsync(fh.fileno())
 
 
 def _scan(path: Path) -> Iterator[tuple[int, int, int, bytes]]:
@@ -147,6 +172,9 @@ class WriteAheadLog(Closing):
         return sorted(self.folder.glob(f"*{_SUFFIX}"))
 
     def _recover(self) -> int:
+        leftovers = sorted(self.folder.glob(f"*{_TRIM_SUFFIX}"))
+        if leftovers:  # a trim the last run did not finish
+            self._release(leftovers)
         segments = self.segments()
         if not segments:
             return 0
@@ -259,16 +287,30 @@ class WriteAheadLog(Closing):
         ...     wal.truncate_before(4, limit=2), len(wal.segments())
         (2, 2)
         """
-        segments = self.segments()
-        removed = 0
-        for path, following in itertools.pairwise(segments):
-            if int(following.stem) > seq or (limit is not None and removed >= limit):
+        doomed: list[Path] = []
+        for path, following in itertools.pairwise(self.segments()):
+            if int(following.stem) > seq or (limit is not None and len(doomed) >= limit):
                 break
-            path.unlink()
-            removed += 1
-        if removed and self.fsync:
+            doomed.append(path.rename(path.with_suffix(_TRIM_SUFFIX)))
+        if doomed:
+            self._release(doomed)
+        return len(doomed)
+
+    def _release(self, trimmed: list[Path]) -> None:
+        """Delete renamed-out segments, a :data:`RELEASE_STEP` at a time when fsyncing.
+
+        The renames are made durable first: after a crash a segment is either whole under
+        its old name (trimmed again later) or a ``.trim`` file (finished on open), never a
+        half-shrunk segment that would read as corruption.
+        """
+        if self.fsync:
             _fsync_dir(self.folder)
-        return removed
+            for path in trimmed:
+                _shrink(path, RELEASE_STEP)
+        for path in trimmed:
+            path.unlink(missing_ok=True)
+        if self.fsync:
+            _fsync_dir(self.folder)
 
     def close(self) -> None:
         """Sync and close the current segment."""

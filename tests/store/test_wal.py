@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -54,6 +55,54 @@ def test_segments_roll_and_old_ones_are_trimmed(tmp_path: Path) -> None:
         assert wal.truncate_before(8) == expected > 0
         assert [seq for seq, _ in wal.replay(after=7)] == [8, 9, 10]
         assert int(wal.segments()[0].stem) <= 8
+
+
+def test_trimmed_segments_are_released_in_fsynced_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files_synced: list[int] = []  # the size of each regular file at its fsync
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode):
+            files_synced.append(info.st_size)
+        real_fsync(fd)
+
+    monkeypatch.setattr(wal_module, "RELEASE_STEP", 64)
+    with WriteAheadLog(tmp_path, segment_bytes=200) as wal:
+        for i in range(12):
+            wal.append(bytes(90) + bytes([i]))
+            wal.sync()
+        segments = wal.segments()
+        expected = []
+        for path in segments[:2]:
+            size = path.stat().st_size
+            while size > 64:  # 64 bytes cut per fsync'd step, the last <= 64 unlinked
+                size -= 64
+                expected.append(size)
+        monkeypatch.setattr(wal_module.os, "fsync", spy)
+        assert wal.truncate_before(int(segments[2].stem)) == 2
+        monkeypatch.setattr(wal_module.os, "fsync", real_fsync)
+        assert files_synced == expected
+        assert wal.segments() == segments[2:]
+        assert list(tmp_path.glob("*.trim")) == []
+        assert next(seq for seq, _ in wal.replay()) == int(segments[2].stem)
+
+
+def test_a_release_cut_short_by_a_crash_is_finished_on_open(tmp_path: Path) -> None:
+    with WriteAheadLog(tmp_path, segment_bytes=100) as wal:
+        for i in range(6):
+            wal.append(bytes(60) + bytes([i]))
+            wal.sync()
+        oldest, second = wal.segments()[:2]
+    trimmed = oldest.rename(oldest.with_suffix(".trim"))
+    with trimmed.open("r+b") as fh:  # the crash came half-way through the shrinking
+        fh.truncate(trimmed.stat().st_size // 2)
+    with WriteAheadLog(tmp_path) as wal:  # no StoreError: the .trim file is not a segment
+        assert list(tmp_path.glob("*.trim")) == []
+        assert wal.segments()[0] == second
+        assert [seq for seq, _ in wal.replay()] == list(range(int(second.stem), 7))
 
 
 def test_torn_tail_is_cut_on_open(tmp_path: Path) -> None:
