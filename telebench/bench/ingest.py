@@ -13,6 +13,7 @@ is in the Parquet dataset exactly once.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import re
 import signal
@@ -69,19 +70,27 @@ class SecondFigures:
     max_ms: float
 
 
-def per_second(acks: Sequence[tuple[float, float, int]]) -> list[SecondFigures]:
+def per_second(
+    acks: Sequence[tuple[float, float, int]], window: float | None = None
+) -> list[SecondFigures]:
     """Cut ``(seconds into the window, latency s, records)`` acks into one row a second.
 
     A run's p99 hides whether latency was steady or came in episodes (a compaction, a
-    telemetry fold); this shows which.
+    telemetry fold); this shows which. Acks read just after a ``window`` of whole seconds
+    closed (the driver's timer runs a little late) count in its last second, not as a
+    second of their own.
 
     >>> rows = per_second([(0.2, 0.010, 10), (0.7, 0.030, 10), (1.5, 0.5, 10)])
     >>> [(r.second, r.records, r.p50_ms, r.max_ms) for r in rows]
     [(0, 20, 30.0, 30.0), (1, 10, 500.0, 500.0)]
+    >>> [(r.second, r.records) for r in per_second([(0.5, 0.01, 10), (1.003, 0.4, 3)], 1.0)]
+    [(0, 13)]
     """
+    last = None if window is None else max(math.ceil(window) - 1, 0)
     buckets: dict[int, list[tuple[float, int]]] = {}
     for at, latency, records in acks:
-        buckets.setdefault(int(at), []).append((latency, records))
+        second = int(at) if last is None else min(int(at), last)
+        buckets.setdefault(second, []).append((latency, records))
     rows = []
     for second in sorted(buckets):
         latencies = sorted(latency for latency, _ in buckets[second])
@@ -194,7 +203,7 @@ def run(
         driver_stall_ms=1000 * fleet.stall,
         total_acked=fleet.total,
         errors=fleet.errors[:5],
-        timeline=per_second(fleet.acks),
+        timeline=per_second(fleet.acks, seconds),
     )
     _count_stored(store, result)
     return result

@@ -30,3 +30,9 @@ def test_per_second_percentiles() -> None:
     first, second = per_second(acks)
     assert (first.second, first.records, first.p50_ms, first.p99_ms) == (0, 1000, 50.0, 99.0)
     assert (second.second, second.records, second.max_ms) == (1, 3, 5000.0)
+
+
+def test_acks_read_just_after_the_window_count_in_its_last_second() -> None:
+    acks = [(0.5, 0.01, 10), (1.5, 0.02, 10), (2.0004, 0.3, 4)]
+    assert [(s.second, s.records) for s in per_second(acks, 2.0)] == [(0, 10), (1, 14)]
+    assert [s.second for s in per_second(acks)] == [0, 1, 2]  # without a window: as read
