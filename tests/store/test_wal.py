@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 import zlib
 from pathlib import Path
 
@@ -67,6 +68,8 @@ def test_trimmed_segments_are_released_in_fsynced_steps(
         info = os.fstat(fd)
         if stat.S_ISREG(info.st_mode):
             files_synced.append(info.st_size)
+            if Path("/proc/self/fd").is_dir():  # shrunk only once out of the log, as .trim
+                assert Path(f"/proc/self/fd/{fd}").readlink().suffix == ".trim"
         real_fsync(fd)
 
     monkeypatch.setattr(wal_module, "RELEASE_STEP", 64)
@@ -175,6 +178,57 @@ def test_kill_9_loses_no_acknowledged_entry(tmp_path: Path) -> None:
     assert len(payloads) >= acked
     assert payloads[:acked] == [b"record-%d" % n for n in range(1, acked + 1)]
     assert len(set(payloads)) == len(payloads)
+
+
+TRIMMING_CRASHER = textwrap.dedent(
+    """
+    import sys
+    from telebench.store import wal as wal_module
+    from telebench.store.wal import WriteAheadLog
+    wal_module.RELEASE_STEP = 256  # many fsync'd steps a segment: kills land mid-release
+    wal = WriteAheadLog(sys.argv[1], segment_bytes=4_000)
+    n = 0
+    while True:
+        for _ in range(7):
+            n += 1
+            wal.append(b"record-%d" % n + bytes(100))
+        wal.sync()
+        print(n, flush=True)
+        segments = wal.segments()
+        if len(segments) > 3:  # keep the newest 3, as the flusher keeps a few
+            print("trimming", flush=True)  # the test kills the process during the release
+            wal.truncate_before(int(segments[-3].stem))
+    """
+)
+
+
+def test_kill_9_while_trimming_loses_no_acknowledged_entry(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", TRIMMING_CRASHER, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    acked = 0
+    for line in proc.stdout:
+        if line.startswith("trimming"):
+            if acked >= 500:
+                break
+        else:
+            acked = int(line)
+    assert acked >= 500, "the writer process died before acknowledging anything"
+    time.sleep(0.004)  # a few of the release's fsync'd steps in
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    proc.stdout.close()
+    with WriteAheadLog(tmp_path) as wal:  # a half-released segment must not read as corrupt
+        entries = list(wal.replay())
+    assert list(tmp_path.glob("*.trim")) == []
+    seqs = [seq for seq, _ in entries]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # whole, in order, once each
+    assert seqs[-1] >= acked
+    assert all(payload == b"record-%d" % seq + bytes(100) for seq, payload in entries)
 
 
 def test_append_many_frames_entries_as_append_does(tmp_path: Path) -> None:
