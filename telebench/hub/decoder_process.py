@@ -45,7 +45,7 @@ import sys
 from typing import IO, Any, Final
 
 from telebench.errors import RemoteProtocolError
-from telebench.hub.pipeline import Origin, RecentMessages, assemble, encode_hub_fields, warm
+from telebench.hub.pipeline import OriginFields, RecentMessages, assemble, hub_fields, warm
 from telebench.protocols import decode_raw
 
 __all__ = [
@@ -75,7 +75,7 @@ LENGTH: Final = struct.Struct(">I")
 OUTPUT_ROOM: Final = 4 << 20
 
 #: ``(ticket, protocol, data, offset, ident, origin fields, now)``: one deferred packet.
-Item = tuple[int, str, bytes, int, "str | None", tuple[str, "int | None", int, str, str], float]
+Item = tuple[int, str, bytes, int, "str | None", OriginFields, float]
 #: ``(ticket, payload or None)``: what became of it (an empty payload: all were resends).
 Result = tuple[int, "bytes | None"]
 
@@ -167,17 +167,8 @@ def handle(item: Item, recent: RecentMessages) -> Result:
         messages = decode_raw(protocol, data, ident=ident, offset=offset)
     except RemoteProtocolError:
         return ticket, None
-    tail = _tails.get(origin)
-    if tail is None:  # an Origin and its JSON once per connection, not once per packet
-        if len(_tails) >= _TAILS_MAX:
-            _tails.clear()
-        tail = _tails[origin] = encode_hub_fields(Origin(*origin))
-    payload, _ = assemble(messages, origin[0], tail, now, recent)
+    payload, _ = assemble(messages, origin[0], hub_fields(origin), now, recent)
     return ticket, payload
-
-
-_tails: dict[tuple[str, int | None, int, str, str], bytes] = {}
-_TAILS_MAX: Final = 1 << 16
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,7 +56,7 @@ from typing import Final
 from telebench.errors import ConfigError, RemoteProtocolError, StoreError, TelebenchError
 from telebench.hub import decoder_process as wire
 from telebench.hub.durable import GroupCommit, Ticket
-from telebench.hub.pipeline import Origin, RecentMessages, prepare
+from telebench.hub.pipeline import Origin, RecentMessages, origin_fields, prepare
 from telebench.protocols import decode_records
 from telebench.protocols.events import RawRecords
 
@@ -229,7 +229,8 @@ class _Worker(asyncio.SubprocessProtocol):
         if not self._waiting:  # the clock of an answer starts with the work
             self._progress = self.offload.loop.time()
         self._waiting[number] = waiting
-        item = (number, event.protocol, event.data, event.offset, event.ident, _fields(origin), now)
+        fields = origin_fields(origin)
+        item = (number, event.protocol, event.data, event.offset, event.ident, fields, now)
         self._batch.append(item)
         if len(self._batch) == 1:  # the rest of this loop iteration joins the batch
             self.offload.loop.call_soon(self._send)
@@ -350,7 +351,3 @@ class _Worker(asyncio.SubprocessProtocol):
         self._transport.close()
         self._rescue()
         self.alive = False
-
-
-def _fields(origin: Origin) -> tuple[str, int | None, int, str, str]:
-    return origin.ident, origin.device_id, origin.channel_id, origin.protocol, origin.peer

@@ -38,8 +38,8 @@ __all__ = [
     "RecentMessages",
     "assemble",
     "content_key",
-    "encode_hub_fields",
     "hub_fields",
+    "origin_fields",
     "prepare",
     "warm",
 ]
@@ -56,6 +56,10 @@ class Origin:
     channel_id: int
     protocol: str
     peer: str
+
+
+#: An origin's fields in :class:`Origin`'s order (see :func:`origin_fields`).
+OriginFields = tuple[str, "int | None", int, str, str]
 
 
 class RecentMessages:
@@ -156,43 +160,47 @@ def prepare(
     JSON (a 64-bit SipHash, the same for the same bytes within one process: the window is
     rebuilt by hashing the WAL at start-up), and the hub's fields are spliced in by one join.
     """
-    return assemble(messages, origin.ident, hub_fields(origin), now, recent)
+    return assemble(messages, origin.ident, hub_fields(origin_fields(origin)), now, recent)
 
 
-def hub_fields(origin: Origin) -> bytes:
-    """The JSON that ends each record of ``origin`` after ``server.timestamp``'s value.
+def origin_fields(origin: Origin) -> OriginFields:
+    """``origin`` as a plain tuple: how decoder processes receive it, and the cache's key.
 
-    Encoded once per origin (a connection), not once per packet; see :func:`encode_hub_fields`.
+    >>> origin_fields(Origin("1", None, 2, "gt06", "p"))
+    ('1', None, 2, 'gt06', 'p')
+    """
+    return origin.ident, origin.device_id, origin.channel_id, origin.protocol, origin.peer
 
-    >>> origin = Origin("1", None, 2, "gt06", "p")
-    >>> hub_fields(origin) is hub_fields(Origin("1", None, 2, "gt06", "p"))
+
+def hub_fields(fields: OriginFields) -> bytes:
+    """The JSON that ends each record of an origin after ``server.timestamp``'s value.
+
+    Encoded once per origin (a connection), not once per packet; ``fields`` is
+    :func:`origin_fields` of the origin.
+
+    >>> tail = hub_fields(("1", None, 2, "gt06", "p"))
+    >>> tail
+    b',"channel.id":2,"protocol.name":"gt06","peer":"p","device.id":null}'
+    >>> hub_fields(origin_fields(Origin("1", None, 2, "gt06", "p"))) is tail
     True
     """
-    tail = _tails.get(origin)
+    tail = _tails.get(fields)
     if tail is None:
         if len(_tails) >= _TAILS_MAX:
             _tails.clear()
-        tail = _tails[origin] = encode_hub_fields(origin)
+        _, device_id, channel_id, protocol, peer = fields
+        encoded = {
+            "channel.id": channel_id,
+            "protocol.name": protocol,
+            "peer": peer,
+            "device.id": device_id,
+        }
+        tail = _tails[fields] = b"," + orjson.dumps(encoded)[1:]
     return tail
 
 
-_tails: dict[Origin, bytes] = {}
+_tails: dict[OriginFields, bytes] = {}
 _TAILS_MAX: Final = 1 << 16  # a connection's origin each: room for a big fleet
-
-
-def encode_hub_fields(origin: Origin) -> bytes:
-    """:func:`hub_fields`, encoded now (for callers that keep their own cache).
-
-    >>> encode_hub_fields(Origin("1", None, 2, "gt06", "p"))
-    b',"channel.id":2,"protocol.name":"gt06","peer":"p","device.id":null}'
-    """
-    fields = {
-        "channel.id": origin.channel_id,
-        "protocol.name": origin.protocol,
-        "peer": origin.peer,
-        "device.id": origin.device_id,
-    }
-    return b"," + orjson.dumps(fields)[1:]
 
 
 def assemble(

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from telebench.hub import decoder_process
+from telebench.hub import pipeline
 from telebench.hub.decoder_process import OUTPUT_ROOM, handle, widen
 from telebench.hub.pipeline import Origin, RecentMessages, prepare
 from telebench.protocols import decode_records
@@ -34,7 +34,7 @@ def test_the_process_writes_the_very_bytes_the_loop_writes(
 ) -> None:
     # The duplicate window hashes these bytes: a resend decoded on the other side must match.
     # The same ident from several connections, each seen twice (its hub fields cached).
-    decoder_process._tails.clear()
+    pipeline._tails.clear()
     data = PACKET[8:-4]
     connections = list(zip(device_ids, peers, strict=False))
     for device_id, peer in connections * 2:

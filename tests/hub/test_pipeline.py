@@ -6,7 +6,15 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from telebench.hub.pipeline import Origin, RecentMessages, content_key, prepare, warm
+from telebench.hub.pipeline import (
+    Origin,
+    RecentMessages,
+    content_key,
+    hub_fields,
+    origin_fields,
+    prepare,
+    warm,
+)
 
 ORIGIN = Origin(ident="7", device_id=3, channel_id=1, protocol="teltonika", peer="p:1")
 
@@ -99,3 +107,27 @@ def test_the_window_never_forgets_its_capacity_nor_invents_a_key(
                 accepted.append(key)
         # Bounded: each generation stops taking keys once full (a packet may overfill it).
         assert len(recent) <= (full + 1) * (size + batch)
+
+
+@given(
+    st.lists(
+        st.tuples(st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)), st.text(max_size=20)),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_hub_fields_are_each_origins_own_even_for_one_ident(
+    connections: list[tuple[int | None, str]],
+) -> None:
+    """The cache is keyed by the whole origin: one ident over several connections."""
+    for device_id, peer in connections * 2:  # each seen twice: the second from the cache
+        origin = Origin("35", device_id, 3, "teltonika", peer)
+        tail = hub_fields(origin_fields(origin))
+        record = orjson.loads(b'{"server.timestamp":1.0' + tail)
+        assert record == {
+            "server.timestamp": 1.0,
+            "channel.id": 3,
+            "protocol.name": "teltonika",
+            "peer": peer,
+            "device.id": device_id,
+        }

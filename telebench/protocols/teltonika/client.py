@@ -19,7 +19,7 @@ Examples
 from __future__ import annotations
 
 from collections import deque
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from telebench.errors import LocalProtocolError, MalformedPacketError
 from telebench.protocols._session import Session, State
@@ -72,11 +72,11 @@ class TeltonikaClientRole(Session):
     _udp_sent: deque[int]  # UDP: AVL packet ids awaiting acks
     _commands: deque[Command]  # commands awaiting a response
 
-    def _cut(self, *, server: bool) -> tuple[FrameKind, bytes, int] | None:
-        raise NotImplementedError  # TeltonikaSession's
+    if TYPE_CHECKING:  # framing and parsing, shared by both roles: TeltonikaSession's
 
-    def _packet(self, frame: bytes, start: int) -> Event:
-        raise NotImplementedError  # TeltonikaSession's
+        def _cut(self, *, server: bool) -> tuple[FrameKind, bytes, int] | None: ...
+
+        def _packet(self, frame: bytes, start: int) -> Event: ...
 
     def _client_tcp(self) -> Event | None:
         awaited = self._pending[0] if self._pending else None
