@@ -156,13 +156,25 @@ CRASHER = textwrap.dedent(
 )
 
 
-def test_kill_9_loses_no_acknowledged_entry(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CRASHER, str(tmp_path)],
+def _writer(script: str, folder: Path) -> subprocess.Popen[str]:
+    """A process running ``script`` on a WAL in ``folder``; it prints what it acknowledged."""
+    return subprocess.Popen(
+        [sys.executable, "-c", script, str(folder)],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+
+
+def _kill_9(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert proc.stdout is not None
+    proc.stdout.close()
+
+
+def test_kill_9_loses_no_acknowledged_entry(tmp_path: Path) -> None:
+    proc = _writer(CRASHER, tmp_path)
     assert proc.stdout is not None
     acked = 0
     for line in proc.stdout:
@@ -170,9 +182,7 @@ def test_kill_9_loses_no_acknowledged_entry(tmp_path: Path) -> None:
         if acked >= 700:
             break
     assert acked >= 700, "the writer process died before acknowledging anything"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
-    proc.stdout.close()
+    _kill_9(proc)
     with WriteAheadLog(tmp_path) as wal:
         payloads = [p for _, p in wal.replay()]
     assert len(payloads) >= acked
@@ -203,12 +213,7 @@ TRIMMING_CRASHER = textwrap.dedent(
 
 
 def test_kill_9_while_trimming_loses_no_acknowledged_entry(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", TRIMMING_CRASHER, str(tmp_path)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = _writer(TRIMMING_CRASHER, tmp_path)
     assert proc.stdout is not None
     acked = 0
     for line in proc.stdout:
@@ -219,9 +224,7 @@ def test_kill_9_while_trimming_loses_no_acknowledged_entry(tmp_path: Path) -> No
             acked = int(line)
     assert acked >= 500, "the writer process died before acknowledging anything"
     time.sleep(0.004)  # a few of the release's fsync'd steps in
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
-    proc.stdout.close()
+    _kill_9(proc)
     with WriteAheadLog(tmp_path) as wal:  # a half-released segment must not read as corrupt
         entries = list(wal.replay())
     assert list(tmp_path.glob("*.trim")) == []
