@@ -11,11 +11,13 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from waitress import wasyncore
 from waitress.server import create_server
 
 from telebench.errors import ConfigError
@@ -23,6 +25,9 @@ from telebench.receiver.app import Faults, create_app
 from telebench.receiver.storage import ReceivedStore
 
 __all__ = ["ReceiverServer"]
+
+_LOG = logging.getLogger(__name__)
+_TICK = 0.05  # s: how soon the serving thread sees stop() even if nothing wakes it
 
 
 class ReceiverServer:
@@ -54,6 +59,7 @@ class ReceiverServer:
         self.store: ReceivedStore | None = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._serving: _Serving | None = None
         self._restart: threading.Event | None = None  # set: the pending restart is off
         self._restart_lock = threading.Lock()
 
@@ -71,13 +77,14 @@ class ReceiverServer:
         try:
             self._server = create_server(
                 app, host=self.host, port=self.port, threads=self.threads,
-                asyncore_loop_timeout=0.05, channel_timeout=30, recv_bytes=262_144,
+                channel_timeout=30, recv_bytes=262_144,
             )  # fmt: skip
         except OSError as exc:
             self.store.close()
             raise ConfigError(f"cannot listen on {self.host}:{self.port}: {exc}") from exc
         self.port = int(self._server.effective_port)
-        self._thread = threading.Thread(target=self._server.run, name="telebench-receiver")
+        self._serving = _Serving(self._server)
+        self._thread = threading.Thread(target=self._serving.run, name="telebench-receiver")
         self._thread.daemon = True
         self._thread.start()
         return self
@@ -88,21 +95,13 @@ class ReceiverServer:
             if self._restart is not None:
                 self._restart.set()
                 self._restart = None
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
+        server, thread, serving = self._server, self._thread, self._serving
+        if server is None or thread is None or serving is None:
             return
-        socket_map = server._map
-
-        def close_all() -> None:
-            # Runs in the server's loop thread: closing every socket (listener, connections,
-            # the trigger) empties the map, which ends server.run().
-            for channel in list(socket_map.values()):
-                channel.close()
-
-        server.trigger.pull_trigger(close_all)
+        serving.stop()
         thread.join(timeout=5)
         server.task_dispatcher.shutdown(timeout=5)
-        self._server = self._thread = None
+        self._server = self._thread = self._serving = None
         if self.store is not None:
             self.store.close()
 
@@ -137,3 +136,40 @@ class ReceiverServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class _Serving:
+    """waitress's loop for one :meth:`ReceiverServer.start`, ended by a flag, not a thunk.
+
+    The loop's thread is the only one that touches the sockets: on stop it closes them all
+    (listener, connections, waitress's wake-up pipe). Ending does not depend on that pipe;
+    a CI run once found it broken (EPIPE) at stop, and the receiver must stop regardless.
+    """
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()  # held while the loop closes its sockets
+        self.closed = False
+
+    def run(self) -> None:
+        socket_map = self.server._map
+        try:
+            while socket_map and not self.stopping.is_set():
+                wasyncore.poll2(_TICK, socket_map)  # poll(2): no 1,024-descriptor limit
+        finally:
+            with self.lock:
+                for channel in list(socket_map.values()):
+                    channel.close()
+                self.closed = True
+
+    def stop(self) -> None:
+        # Under the lock a wake-up never reaches a closed pipe, whose number may belong to
+        # another file by then. It is only a wake-up: the loop sees the flag within _TICK.
+        with self.lock:
+            self.stopping.set()
+            if not self.closed:
+                try:
+                    self.server.pull_trigger()
+                except OSError as exc:
+                    _LOG.warning("receiver: waitress's wake-up pipe is broken (%s)", exc)

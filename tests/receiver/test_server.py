@@ -61,6 +61,29 @@ def test_token_is_required_when_set(tmp_path: Path, http: httpx.Client) -> None:
         assert http.get(rx.url + "/stats").json()["messages"] == 1
 
 
+def test_stop_does_not_depend_on_the_wake_up_pipe(
+    tmp_path: Path,
+    http: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A CI run once found waitress's wake-up pipe broken (EPIPE) at stop(): the receiver
+    # must stop anyway, and say what it saw.
+    rx = ReceiverServer(tmp_path, fsync=False).start()
+    assert http.get(rx.url + "/stats").status_code == 200
+    trigger = rx._server.trigger
+
+    def broken(thunk: object = None) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(trigger, "pull_trigger", broken)
+    rx.stop()
+    assert "wake-up pipe is broken" in caplog.text
+    assert trigger._closed  # the serving thread closed it, with the listener
+    with pytest.raises(httpx.ConnectError):
+        http.get(rx.url + "/stats")
+
+
 def test_duplicates_stats_and_restart(tmp_path: Path, http: httpx.Client) -> None:
     rx = ReceiverServer(tmp_path, fsync=True).start()
     body = b'[{"ident": "a", "timestamp": 5}, {"ident": "b", "timestamp": 1}, ' \
