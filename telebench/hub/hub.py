@@ -4,9 +4,9 @@ The hub runs its asyncio event loop in a background thread, so a notebook or a t
 start it, point devices at it and query what they sent. The CLI runs the same object and
 waits for Ctrl-C or SIGTERM.
 
-Start-up repairs what a crash left: Parquet files newer than the checkpoint are dropped,
-the WAL entries after it are flushed again, and the duplicate window is warmed from the
-WAL, so a device that resends records whose ack was lost does not store them twice.
+Start-up repairs what a crash left (:mod:`telebench.hub.recovery`): Parquet files newer
+than the checkpoint are dropped, the WAL entries after it are flushed again, and the
+duplicate window is warmed from the WAL, so a resend after a lost ack is not stored twice.
 
 Examples
 --------
@@ -35,10 +35,11 @@ from telebench.errors import ConfigError
 from telebench.hub.capture import read_raw
 from telebench.hub.config import HubConfig, with_ports
 from telebench.hub.core import HubCore
-from telebench.hub.durable import GroupCommit, read_checkpoint
+from telebench.hub.durable import GroupCommit
 from telebench.hub.eventloop import new_event_loop
 from telebench.hub.flusher import Flusher
-from telebench.hub.pipeline import RecentMessages, warm
+from telebench.hub.pipeline import RecentMessages
+from telebench.hub.recovery import replay
 from telebench.hub.stores import Stores, lock_store
 from telebench.model import Value
 from telebench.store.commands import Command
@@ -115,27 +116,17 @@ class Hub:
         """
         stores = Stores.open(self.store)
         self._stores = stores
-        checkpoint = read_checkpoint(self.store / "wal.checkpoint")
-        stores.dataset.discard_uncommitted(checkpoint)
         wal = WriteAheadLog(self.store / "wal", fsync=self.config.fsync)
         self._wal = wal
-        recent = RecentMessages(self.config.dedup_window)
-        entries = list(wal.replay())
-        durable = [payload for _, payload in entries[-self.config.dedup_window :]]
-        warm(recent, durable)
-        flusher = Flusher.for_hub(self.config, stores, checkpoint)
-        self._flusher = flusher
-        flusher.recover_telemetry(entries)
-        pending = [(seq, payload) for seq, payload in entries if seq > checkpoint]
-        if pending:
-            self.recovered = flusher.write_entries(pending)
-            flusher.apply_telemetry()
+        replayed = replay(self.config, stores, wal)
+        flusher = self._flusher = replayed.flusher
+        self.recovered = replayed.recovered
         streams = StreamDelivery(
             self.store, WalReader(self.store / "wal", upto=lambda: wal.synced_seq), stores.logs
         )
         flusher.streams_floor = streams.min_cursor
         self._streams = streams.start()
-        return recent, durable
+        return replayed.recent, replayed.durable
 
     def _launch(self, recent: RecentMessages, durable: list[bytes]) -> None:
         """Run the event loop thread and wait until every channel listens."""
@@ -171,17 +162,13 @@ class Hub:
         try:
             loop.run_until_complete(core.start(durable))
             durable.clear()
+            self._flusher.start(commit)
+            self._core = core
         except BaseException as exc:
-            failure.append(_bind_error(exc))
-            loop.run_until_complete(core.stop())
-            commit.close()
-            loop.close()
-            ready.set()
-            return
-        self._core = core
-        self._flusher.start(commit)
+            failure.append(_bind_error(exc))  # start() joins this thread, then raises it
         ready.set()
-        loop.run_forever()
+        if not failure:
+            loop.run_forever()
         loop.run_until_complete(core.stop())
         commit.close()
         loop.close()
