@@ -90,6 +90,7 @@ class Hub:
         self._flusher: Flusher | None = None
         self._wal: WriteAheadLog | None = None
         self._streams: StreamDelivery | None = None
+        self._stream_store: StreamStore | None = None  # hub.streams, closed with the hub
         self._lock: BinaryIO | None = None
         self.recovered = 0
 
@@ -109,11 +110,8 @@ class Hub:
         return self
 
     def _recover(self) -> tuple[RecentMessages, list[bytes]]:
-        """Open the stores, repair what a crash left, start the streams.
-
-        Returns the warmed duplicate window and the payloads that warmed it (for the
-        decoder processes' windows).
-        """
+        """Open the stores, repair what a crash left, start the streams; returns the warmed
+        duplicate window and the payloads that warmed it (for the decoder processes)."""
         stores = Stores.open(self.store)
         self._stores = stores
         wal = WriteAheadLog(self.store / "wal", fsync=self.config.fsync)
@@ -190,6 +188,9 @@ class Hub:
         if self._streams is not None:
             self._streams.stop()
             self._streams = None
+        if self._stream_store is not None:
+            self._stream_store.close()
+            self._stream_store = None
         if self._wal is not None:
             self._wal.close()
         if self._stores is not None:
@@ -316,7 +317,11 @@ class Hub:
     @property
     def streams(self) -> StreamStore:
         """The HTTP streams registry (add, update, enable, disable ...); changes apply live."""
-        return StreamStore(self.store)
+        # One, kept open (`with hub.streams as s:` closes it) and closed with the hub: a
+        # registry per access held its SQLite file open until a garbage collection.
+        if self._stream_store is None or self._stream_store.closed:
+            self._stream_store = StreamStore(self.store)
+        return self._stream_store
 
     # --- maintenance ------------------------------------------------------------------------
 

@@ -15,6 +15,8 @@ Examples
 ...         _ = conn.execute("INSERT INTO notes VALUES ('hello')")
 ...     notes._rows("SELECT text FROM notes")
 [('hello',)]
+>>> notes.closed
+True
 >>> notes._rows("SELECT 1")
 Traceback (most recent call last):
 ...
@@ -57,6 +59,7 @@ class SqliteStore(Closing):
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        self._closed = False
         # Re-entrant, so a subclass may hold it around calls to _rows() or _write().
         self._lock = threading.RLock()
         try:
@@ -120,3 +123,9 @@ class SqliteStore(Closing):
         """Close the database; further calls fail with ``StoreError``."""
         with self._lock:
             self._conn.close()
+            self._closed = True
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (``with store:`` calls it on the way out)."""
+        return self._closed

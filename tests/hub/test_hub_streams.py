@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
+from telebench.errors import StoreError
 from telebench.hub import Hub
 from telebench.protocols.samples import sample_messages
 from telebench.receiver import ReceiverServer
@@ -45,3 +48,17 @@ def test_stream_delivers_every_acked_message_despite_an_outage(tmp_path: Path) -
     assert report is not None
     assert report["expected"].to_list() == [8]
     assert report["out_of_order"].to_list() == [0]
+
+
+def test_the_streams_registry_is_one_connection_closed_with_the_hub(tmp_path: Path) -> None:
+    # A registry per access held its SQLite file open until a garbage collection.
+    with Hub(config=make_config(tmp_path / "store")) as hub:
+        registry = hub.streams
+        registry.add(StreamConfig("crm", "http://127.0.0.1:9/in"))
+        assert hub.streams is registry
+        with hub.streams as streams:  # the notebooks' way: closes it on the way out
+            assert [s.name for s in streams.list()] == ["crm"]
+        assert [s.name for s in hub.streams.list()] == ["crm"]  # opened again
+        registry = hub.streams
+    with pytest.raises(StoreError, match="closed database"):
+        registry.revision()
