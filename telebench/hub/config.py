@@ -16,7 +16,7 @@ A relative ``store`` set in the file is resolved against the file's directory::
     log_level = "INFO"
     dedup_window = 1000000        # latest messages remembered to drop retransmitted copies
     decoder_processes = 1         # processes decoding Teltonika TCP records (0: the loop does)
-    background_nice = 0           # nice of Polars' threads, 0..19 (telebench hub: 10)
+    background_nice = 0           # nice of Polars' threads, 0..19 (telebench hub: 19)
 
     [[channel]]                   # channel[0]
     protocol = "teltonika"        # teltonika, wialon_ips, gt06, osmand

@@ -4,8 +4,9 @@ On a busy machine the event loop, the WAL writer and the decoder processes (what
 device's ack waits for) share the cores with Polars' thread pools (NDJSON parsing,
 Parquet writes, compaction merges, telemetry folds) and with the devices themselves. At
 50,000 records/s on 2 cores that left 5-15% idle, and compaction merges showed in the ack
-latency. At nice 10 Polars still runs whenever a core is free, but loses the CPU to the
-ack path when both want it.
+latency. At nice 19 (``telebench hub``'s default; 10 before 2026-12-02) Polars still runs
+whenever a core is free, but gets about 1.5% of a core it shares with a thread of the ack
+path (10%, at nice 10). Unlike ``SCHED_IDLE`` it is never starved, so flushes keep up.
 
 Only Polars' own threads are reniced: they run Rust without the GIL. The flush thread
 keeps its priority, because a thread that holds the GIL while it waits for a core would

@@ -63,7 +63,7 @@ def test_replay_sends_a_capture_to_a_hub_again(tmp_path: Path) -> None:
     assert "23 41 4c 23 31" in result.output  # #AL#1: the login was accepted again
 
 
-def test_background_nice_comes_from_the_option_else_the_file_else_10(tmp_path: Path) -> None:
+def test_background_nice_comes_from_the_option_else_the_file_else_19(tmp_path: Path) -> None:
     from telebench.cli.hub import with_background_nice
     from telebench.hub.config import HubConfig, load_config
 
@@ -76,4 +76,4 @@ def test_background_nice_comes_from_the_option_else_the_file_else_10(tmp_path: P
         with_background_nice(load_config(f) if f else HubConfig(), opt, f).background_nice
         for opt, f in cases
     ]
-    assert got == [10, 0, 10, 3]
+    assert got == [19, 0, 19, 3]
