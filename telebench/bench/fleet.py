@@ -214,7 +214,7 @@ async def drive(
     # full collection over 10,000 trackers took 100-290 ms. Their objects are frozen out of
     # the collector and collections made rare, as in the hub. Before the first packet:
     # done as the window opened, the pause delayed every packet due meanwhile, and their
-    # burst (58,000-63,000 records in the first second at 50,000/s) was the measured
+    # burst (55,000-63,000 records in the first second at 50,000/s) was the measured
     # window's worst second in several runs.
     gc.collect()
     gc.freeze()

@@ -22,7 +22,7 @@ from telebench.hub.hub import Hub
 __all__ = ["hub_command"]
 
 # Background work at nice 19 still runs whenever a core is free (telebench.hub.priority).
-# 10 until 2026-12-02: 19 gave p99 122-167 ms against 113-273 ms at 50,000 records/s.
+# 10 until 2026-12-02: 19 gave p99 122-184 ms against 113-273 ms at 50,000 records/s.
 _BACKGROUND_NICE = 19
 
 

@@ -57,9 +57,7 @@ class ReceiverServer:
         self.threads = threads
         self.fsync = fsync
         self.store: ReceivedStore | None = None
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-        self._serving: _Serving | None = None
+        self._serving: _Serving | None = None  # while running
         self._restart: threading.Event | None = None  # set: the pending restart is off
         self._restart_lock = threading.Lock()
 
@@ -70,23 +68,20 @@ class ReceiverServer:
 
     def start(self) -> Self:
         """Open the store and serve; returns ``self``."""
-        if self._thread is not None:
+        if self._serving is not None:
             raise ConfigError("the receiver is already running")
         self.store = ReceivedStore(self.out_dir, fsync=self.fsync)
         app = create_app(self.store, token=self.token, faults=self.faults)
         try:
-            self._server = create_server(
+            server = create_server(
                 app, host=self.host, port=self.port, threads=self.threads,
                 channel_timeout=30, recv_bytes=262_144,
             )  # fmt: skip
         except OSError as exc:
             self.store.close()
             raise ConfigError(f"cannot listen on {self.host}:{self.port}: {exc}") from exc
-        self.port = int(self._server.effective_port)
-        self._serving = _Serving(self._server)
-        self._thread = threading.Thread(target=self._serving.run, name="telebench-receiver")
-        self._thread.daemon = True
-        self._thread.start()
+        self.port = int(server.effective_port)
+        self._serving = _Serving(server)
         return self
 
     def stop(self) -> None:
@@ -95,13 +90,10 @@ class ReceiverServer:
             if self._restart is not None:
                 self._restart.set()
                 self._restart = None
-        server, thread, serving = self._server, self._thread, self._serving
-        if server is None or thread is None or serving is None:
+        if self._serving is None:
             return
-        serving.stop()
-        thread.join(timeout=5)
-        server.task_dispatcher.shutdown(timeout=5)
-        self._server = self._thread = self._serving = None
+        self._serving.stop()
+        self._serving = None
         if self.store is not None:
             self.store.close()
 
@@ -139,7 +131,8 @@ class ReceiverServer:
 
 
 class _Serving:
-    """waitress's loop for one :meth:`ReceiverServer.start`, ended by a flag, not a thunk.
+    """waitress's loop for one :meth:`ReceiverServer.start`, in its own thread, ended by a
+    flag, not a thunk.
 
     The loop's thread is the only one that touches the sockets: on stop it closes them all
     (listener, connections, waitress's wake-up pipe). Ending does not depend on that pipe;
@@ -151,8 +144,10 @@ class _Serving:
         self.stopping = threading.Event()
         self.lock = threading.Lock()  # held while the loop closes its sockets
         self.closed = False
+        self.thread = threading.Thread(target=self._run, name="telebench-receiver", daemon=True)
+        self.thread.start()
 
-    def run(self) -> None:
+    def _run(self) -> None:
         socket_map = self.server._map
         try:
             while socket_map and not self.stopping.is_set():
@@ -164,6 +159,7 @@ class _Serving:
                 self.closed = True
 
     def stop(self) -> None:
+        """End the loop (its thread closes every socket), then waitress's worker threads."""
         # Under the lock a wake-up never reaches a closed pipe, whose number may belong to
         # another file by then. It is only a wake-up: the loop sees the flag within _TICK.
         with self.lock:
@@ -173,3 +169,5 @@ class _Serving:
                     self.server.pull_trigger()
                 except OSError as exc:
                     _LOG.warning("receiver: waitress's wake-up pipe is broken (%s)", exc)
+        self.thread.join(timeout=5)
+        self.server.task_dispatcher.shutdown(timeout=5)

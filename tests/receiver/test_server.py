@@ -71,7 +71,8 @@ def test_stop_does_not_depend_on_the_wake_up_pipe(
     # must stop anyway, and say what it saw.
     rx = ReceiverServer(tmp_path, fsync=False).start()
     assert http.get(rx.url + "/stats").status_code == 200
-    trigger = rx._server.trigger
+    assert rx._serving is not None
+    trigger = rx._serving.server.trigger
 
     def broken(thunk: object = None) -> None:
         raise BrokenPipeError(32, "Broken pipe")
