@@ -10,7 +10,7 @@ from telebench.errors import LocalProtocolError, MalformedPacketError
 from telebench.model import Message
 from telebench.protocols import Role
 from telebench.protocols.events import Rejected
-from telebench.protocols.teltonika import Session, avl, compiled
+from telebench.protocols.teltonika import Session, avl_build, plans
 from telebench.protocols.teltonika.avl import build_avl_data, parse_avl_data
 from telebench.protocols.teltonika.commands import (
     build_codec12,
@@ -127,17 +127,17 @@ def test_nx_element_running_past_the_data() -> None:
 
 
 def test_plan_caches_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(avl, "PLAN_CACHE_MAX", 1)
-    monkeypatch.setattr(compiled, "PLAN_CACHE_MAX", 1)
-    monkeypatch.setattr(compiled, "_plans", {})
-    monkeypatch.setattr(avl, "_layouts", {})
+    monkeypatch.setattr(avl_build, "PLAN_CACHE_MAX", 1)
+    monkeypatch.setattr(plans, "PLAN_CACHE_MAX", 1)
+    monkeypatch.setattr(plans, "_plans", {})
+    monkeypatch.setattr(avl_build, "_layouts", {})
     msgs: list[Message] = [{"timestamp": 1.0, "gsm.signal.level": 3}, {"timestamp": 2.0}]
     data = build_avl_data(0x08, msgs)
     assert parse_avl_data(data) == [
         {**msgs[0], **_HEADER_DEFAULTS, "timestamp": 1.0},
         {**msgs[1], **_HEADER_DEFAULTS, "timestamp": 2.0},
     ]
-    assert len(compiled._plans) == len(avl._layouts) == 1  # cleared before each new shape
+    assert len(plans._plans) == len(avl_build._layouts) == 1  # cleared before each new shape
 
 
 _HEADER_DEFAULTS: Message = {
