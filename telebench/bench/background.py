@@ -26,9 +26,10 @@ from typing import Any
 
 import polars as pl
 
-from telebench.hub.flusher import SETTLED_ROWS, newest_rows
+from telebench.hub.flusher import SETTLED_ROWS
 from telebench.store.dataset import MessageDataset
 from telebench.store.frames import messages_frame
+from telebench.store.newest import newest_rows
 from telebench.store.telemetry import TelemetryStore
 
 __all__ = ["Step", "batch", "run"]

@@ -17,6 +17,7 @@ A relative ``store`` set in the file is resolved against the file's directory::
     dedup_window = 1000000        # latest messages remembered to drop retransmitted copies
     decoder_processes = 1         # processes decoding Teltonika TCP records (0: the loop does)
     background_nice = 0           # nice of Polars' threads, 0..19 (telebench hub: 19)
+    max_unflushed_mb = 256.0      # acked but not yet in Parquet; beyond it acks wait
 
     [[channel]]                   # channel[0]
     protocol = "teltonika"        # teltonika, wialon_ips, gt06, osmand
@@ -97,11 +98,11 @@ def _int(key: str, value: object, low: int, high: int | None = None) -> int:
     raise ConfigError(f"{key}: expected an integer {bound}, got {value!r}")
 
 
-def _positive(key: str, value: object) -> float:
+def _positive(key: str, value: object, unit: str = "seconds") -> float:
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if number and isinstance(value, int | float) and math.isfinite(value) and value > 0:
         return float(value)
-    raise ConfigError(f"{key}: expected a number of seconds > 0, got {value!r}")
+    raise ConfigError(f"{key}: expected a number of {unit} > 0, got {value!r}")
 
 
 def _choice(key: str, value: object, choices: tuple[str, ...]) -> str:
@@ -228,6 +229,7 @@ class HubConfig:
     dedup_window: int = 1_000_000
     decoder_processes: int = 1
     background_nice: int = 0
+    max_unflushed_mb: float = 256.0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -242,6 +244,7 @@ class HubConfig:
         )
         for key in intervals:
             set_(self, key, _positive(key, getattr(self, key)))
+        set_(self, "max_unflushed_mb", _positive("max_unflushed_mb", self.max_unflushed_mb, "MB"))
         for flag in ("fsync", "daily_snapshots"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"{flag}: expected true or false, got {getattr(self, flag)!r}")

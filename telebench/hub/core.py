@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -25,6 +26,7 @@ from telebench.hub.pipeline import Origin, RecentMessages
 from telebench.hub.stores import Stores
 from telebench.protocols.events import CommandResponse, Rejected
 from telebench.store.registry import Device, check_password
+from telebench.store.wal import WriteAheadLog
 
 __all__ = ["ChannelRuntime", "Decision", "HubCore"]
 
@@ -84,13 +86,19 @@ class HubCore:
         self,
         config: HubConfig,
         loop: asyncio.AbstractEventLoop,
-        commit: GroupCommit,
+        wal: WriteAheadLog,
         recent: RecentMessages,
         stores: Stores,
+        *,
+        on_durable: Callable[[int], None] | None = None,
     ) -> None:
         self.config = config
         self.loop = loop
-        self.commit = commit
+        # Acks wait once max_unflushed_mb of acked records wait for Parquet (backpressure).
+        limit = int(config.max_unflushed_mb * 2**20)
+        self.commit = GroupCommit(
+            wal, loop, on_durable, max_backlog=limit, on_hold=stores.log_backlog
+        )
         self.recent = recent
         self.registry = stores.registry
         self.logs = stores.logs
@@ -136,6 +144,7 @@ class HubCore:
 
     async def stop(self) -> None:
         """Stop accepting, let pending acks out, close every connection."""
+        self.commit.release()  # acks held for a flusher behind go out: the WAL has them
         for task in self._tasks:
             task.cancel()
         for channel in self.channels:

@@ -12,6 +12,13 @@ and no callback of its own.
 Durable entries are also kept in memory (:meth:`take_unflushed`) for the flush thread that
 turns them into Parquet; after a crash the same entries come back from the WAL replay.
 
+Backpressure: when the flusher falls behind (a machine short of CPU), those entries would
+pile up in memory without bound. With ``max_backlog`` set, once more bytes than that are
+durable but not yet in Parquet, finished rounds are held: the WAL has them, but their acks
+wait, so devices (one packet in flight) stop sending until the flusher, reporting each
+write with :meth:`flushed`, is back under half the limit. ``on_hold(held, backlog)`` is
+told of each change (from the writer or the flush thread).
+
 Examples
 --------
 >>> import asyncio, tempfile
@@ -31,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 import threading
 from collections import deque
@@ -41,6 +49,8 @@ from telebench.errors import StoreError, TelebenchError
 from telebench.store.wal import WriteAheadLog
 
 __all__ = ["GroupCommit", "Ticket", "read_checkpoint", "write_checkpoint"]
+
+_log = logging.getLogger(__name__)
 
 
 class Ticket:
@@ -71,10 +81,17 @@ class GroupCommit:
         wal: WriteAheadLog,
         loop: asyncio.AbstractEventLoop,
         on_durable: Callable[[int], None] | None = None,
+        *,
+        max_backlog: int | None = None,
+        on_hold: Callable[[bool, int], None] | None = None,
     ) -> None:
         self.wal = wal
         self.loop = loop
         self.on_durable = on_durable  # told the last durable seq after each round (streams)
+        self.max_backlog = max_backlog
+        self.on_hold = on_hold
+        self.backlog = 0  # bytes durable, not yet reported flushed (guarded by _cond)
+        self.holding = False  # finished rounds wait in _settled: their acks are held
         self._cond = threading.Condition(threading.Lock())
         self._queue: list[_Waiting] = []
         self._idle = False  # the writer waits for work: the next payload must wake it
@@ -132,6 +149,37 @@ class GroupCommit:
         with self._cond:
             self._unflushed[:0] = entries
 
+    def flushed(self, nbytes: int) -> None:
+        """Count ``nbytes`` of taken entries as in Parquet; may release held acks."""
+        with self._cond:
+            self.backlog -= nbytes
+            release = self.holding and self.backlog <= (self.max_backlog or 0) // 2
+            if release:
+                self.holding = False
+            backlog = self.backlog
+        if release:
+            self._tell_hold(False, backlog)
+            with contextlib.suppress(RuntimeError):  # closed loop: nobody waits any more
+                self.loop.call_soon_threadsafe(self.settle)
+
+    def release(self) -> None:
+        """Stop holding acks for good (the hub is stopping: let every ack out); in the loop."""
+        with self._cond:
+            self.max_backlog = None
+            was, self.holding = self.holding, False
+            backlog = self.backlog
+        if was:
+            self._tell_hold(False, backlog)
+        self.settle()
+
+    def _tell_hold(self, held: bool, backlog: int) -> None:
+        if held:
+            _log.warning("acks held: %d MB acked but not yet in Parquet", backlog >> 20)
+        else:
+            _log.info("acks released: %d MB not yet in Parquet", backlog >> 20)
+        if self.on_hold is not None:
+            self.on_hold(held, backlog)
+
     def close(self) -> None:
         """Commit what is queued, stop the writer thread (the WAL stays open)."""
         with self._cond:
@@ -168,8 +216,16 @@ class GroupCommit:
             return
         entries = [(seq, p) for seq, (p, _, _) in zip(seqs, batch, strict=True) if p]
         if entries:
+            held = False
             with self._cond:
                 self._unflushed.extend(entries)
+                self.backlog += sum(len(p) for _, p in entries)
+                limit = self.max_backlog
+                if limit is not None and not self.holding and self.backlog > limit:
+                    self.holding = held = True
+                backlog = self.backlog
+            if held:
+                self._tell_hold(True, backlog)
             if self.on_durable is not None:
                 self.on_durable(entries[-1][0])
         self._resolve_soon(batch, seqs, None)
@@ -187,10 +243,11 @@ class GroupCommit:
 
         Connections call it after each packet too: an event-loop iteration first reads
         every ready socket (thousands under load) and only then runs callbacks, so acks
-        left to the callback alone would wait for the whole iteration's reading.
+        left to the callback alone would wait for the whole iteration's reading. While acks
+        are held (module doc) it settles nothing; the flusher calls it again on release.
         """
         settled = self._settled
-        while settled:
+        while settled and not self.holding:
             self._resolve(*settled.popleft())
 
     def _resolve(

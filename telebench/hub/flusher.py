@@ -26,7 +26,9 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable
+from bisect import bisect_right
+from collections.abc import Callable, Iterator
+from itertools import accumulate
 from pathlib import Path
 from typing import Final
 
@@ -40,6 +42,7 @@ from telebench.hub.stores import Stores
 from telebench.store.dataset import MessageDataset
 from telebench.store.frames import messages_frame
 from telebench.store.logs import LogStore
+from telebench.store.newest import newest_rows
 from telebench.store.registry import DeviceRegistry
 from telebench.store.telemetry import TelemetryStore
 
@@ -62,7 +65,8 @@ SETTLED_ROWS: Final = 1_000_000
 COMPACT_GRACE: Final = 30.0
 #: Seconds between background merges while more are due (see the module doc).
 COMPACT_SPACING: Final = 5.0
-_ROW: Final = "__telebench_row"  # scratch column of newest_rows
+#: NDJSON bytes of one Parquet write at most (about 130,000 records of the benchmark's).
+FLUSH_CHUNK: Final = 64 * 2**20
 
 
 class Flusher:
@@ -200,19 +204,24 @@ class Flusher:
     # --- steps ------------------------------------------------------------------------------
 
     def flush(self) -> int:
-        """Flush every durable entry now; returns how many records were written."""
+        """Flush every durable entry now; returns how many records were written.
+
+        A backlog (a flusher short of CPU, or a stop) is written :data:`FLUSH_CHUNK` bytes
+        of NDJSON at a time, so its parse never holds more than that at once.
+        """
         if self.commit is None:
             return 0
+        count = 0
         with self.lock:
             entries = self.commit.take_unflushed()
-            if not entries:
-                return 0
-            try:
-                count = self.write_entries(entries)
-            except BaseException:
-                self.commit.restore_unflushed(entries)
-                raise
-            return count
+            for start, end, size in _chunks(entries):
+                try:
+                    count += self.write_entries(entries[start:end])
+                except BaseException:
+                    self.commit.restore_unflushed(entries[start:])
+                    raise
+                self.commit.flushed(size)
+        return count
 
     def write_entries(self, entries: list[tuple[int, bytes]]) -> int:
         """Write ``(seq, ndjson)`` entries to Parquet and telemetry, then checkpoint."""
@@ -350,41 +359,19 @@ class Flusher:
         )
 
 
-def newest_rows(frame: pl.DataFrame) -> pl.DataFrame:
-    """The rows of a message batch that hold some device's newest value of some parameter.
+def _chunks(entries: list[tuple[int, bytes]]) -> Iterator[tuple[int, int, int]]:
+    """``(start, end, bytes)`` of runs of ``entries`` of at most :data:`FLUSH_CHUNK` bytes
+    (one entry at least).
 
-    Telemetry keeps, per device and parameter, the non-null value of the message with the
-    greatest ``timestamp`` (the later row on a tie). Those rows are all it reads, so
-    dropping the others (keeping the order after a stable sort by time) folds to the same
-    values, and the batches waiting for the next fold shrink to about a row per device.
-
-    >>> batch = pl.DataFrame(
-    ...     {"ident": ["a", "a", "a", "b"], "timestamp": [1.0, 3.0, 2.0, 1.0], "v": [5, None, 6, 7]}
-    ... )
-    >>> newest_rows(batch).rows()
-    [('b', 1.0, 7), ('a', 2.0, 6), ('a', 3.0, None)]
+    >>> [c[:2] for c in _chunks([(1, bytes(FLUSH_CHUNK)), (2, b"x"), (3, b"y")])]
+    [(0, 1), (1, 3)]
     """
-    if (
-        frame.height == 0
-        or "ident" not in frame.columns
-        or "timestamp" not in frame.columns
-        or frame["ident"].null_count()
-        or frame["timestamp"].null_count()
-    ):
-        return frame  # the telemetry store reports what is wrong with it
-    ordered = frame.sort("timestamp", maintain_order=True).with_row_index(_ROW)
-    row = pl.col(_ROW)
-    nulls = frame.null_count().row(0, named=True)
-    # A column without nulls (timestamp, and most of a tracker's) has its newest value in
-    # the device's last row: one window serves them all. Each column with some nulls
-    # needs its own; an all-null column holds no value to keep.
-    newest = [row == row.max().over("ident")]
-    newest += [
-        row == row.filter(pl.col(name).is_not_null()).max().over("ident")
-        for name, count in nulls.items()
-        if 0 < count < frame.height and name != "ident"
-    ]
-    return ordered.filter(pl.any_horizontal(newest)).drop(_ROW)
+    ends = list(accumulate(len(payload) for _, payload in entries))
+    start, done = 0, 0
+    while start < len(entries):
+        end = max(bisect_right(ends, done + FLUSH_CHUNK), start + 1)
+        yield start, end, ends[end - 1] - done
+        start, done = end, ends[end - 1]
 
 
 def frame_of(entries: list[tuple[int, bytes]]) -> pl.DataFrame:

@@ -154,9 +154,9 @@ class Hub:
         assert self._wal is not None
         assert self._stores is not None
         assert self._flusher is not None
-        commit = GroupCommit(self._wal, loop, self._streams.notify if self._streams else None)
-        self._commit = commit
-        core = HubCore(self.config, loop, commit, recent, self._stores)
+        notify = self._streams.notify if self._streams else None
+        core = HubCore(self.config, loop, self._wal, recent, self._stores, on_durable=notify)
+        commit = self._commit = core.commit
         try:
             loop.run_until_complete(core.start(durable))
             durable.clear()

@@ -53,6 +53,11 @@ class Stores:
             dataset=MessageDataset(store),
         )
 
+    def log_backlog(self, held: bool, backlog: int) -> None:
+        """Log that acks are held (or released) with ``backlog`` bytes not yet in Parquet."""
+        detail = f"{backlog / 2**20:.0f} MB acked but not yet in Parquet"
+        self.logs.add("acks.held" if held else "acks.released", detail=detail)
+
     def close(self) -> None:
         """Close the SQLite stores."""
         self.logs.close()

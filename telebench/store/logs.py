@@ -47,6 +47,11 @@ EVENTS: Final[dict[str, str]] = {
     "plugin.error": "a plugin raised while processing a batch; reason is the error",
     "unknown.device": "messages came from an ident that is not registered (channel-only)",
     "flush.error": "writing Parquet or telemetry failed; the records stay in the WAL, retried",
+    "acks.held": (
+        "more than max_unflushed_mb of acked records wait for Parquet: acks wait (the WAL has "
+        "the records) until the flusher is back under half of it; detail says how much"
+    ),
+    "acks.released": "the flusher caught up: held acks went out",
     "stream.batch": "a stream delivered (or failed to deliver) one batch",
     "stream.failed": "a stream's batch failed; it is retried with backoff",
     "stream.dropped": "messages older than the stream's queue_ttl were dropped undelivered",

@@ -34,9 +34,12 @@ __all__ = [
     "encode_values",
     "long_form",
     "merge_newest",
+    "newest_rows",
     "newest_values",
     "wide_form",
 ]
+
+_ROW_INDEX: Final = "__telebench_row"  # scratch column of newest_rows
 
 #: The struct a parameter column of a newest frame holds.
 VALUE: Final = pl.Struct({"value": pl.String, "timestamp": pl.Float64})
@@ -237,3 +240,40 @@ def wide_form(rows: pl.DataFrame) -> pl.DataFrame:
         one = part.select("ident", pl.col(_TS).alias(str(name)))
         newest = newest.join(one, on="ident", how="full", coalesce=True)
     return newest
+
+
+def newest_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    """The rows of a message batch that hold some device's newest value of some parameter.
+
+    Telemetry keeps, per device and parameter, the non-null value of the message with the
+    greatest ``timestamp`` (the later row on a tie). Those rows are all it reads, so
+    dropping the others (keeping the order after a stable sort by time) folds to the same
+    values, and the batches waiting for the next fold shrink to about a row per device.
+
+    >>> batch = pl.DataFrame(
+    ...     {"ident": ["a", "a", "a", "b"], "timestamp": [1.0, 3.0, 2.0, 1.0], "v": [5, None, 6, 7]}
+    ... )
+    >>> newest_rows(batch).rows()
+    [('b', 1.0, 7), ('a', 2.0, 6), ('a', 3.0, None)]
+    """
+    if (
+        frame.height == 0
+        or "ident" not in frame.columns
+        or "timestamp" not in frame.columns
+        or frame["ident"].null_count()
+        or frame["timestamp"].null_count()
+    ):
+        return frame  # the telemetry store reports what is wrong with it
+    ordered = frame.sort("timestamp", maintain_order=True).with_row_index(_ROW_INDEX)
+    row = pl.col(_ROW_INDEX)
+    nulls = frame.null_count().row(0, named=True)
+    # A column without nulls (timestamp, and most of a tracker's) has its newest value in
+    # the device's last row: one window serves them all. Each column with some nulls
+    # needs its own; an all-null column holds no value to keep.
+    newest = [row == row.max().over("ident")]
+    newest += [
+        row == row.filter(pl.col(name).is_not_null()).max().over("ident")
+        for name, count in nulls.items()
+        if 0 < count < frame.height and name != "ident"
+    ]
+    return ordered.filter(pl.any_horizontal(newest)).drop(_ROW_INDEX)

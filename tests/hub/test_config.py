@@ -155,6 +155,7 @@ def test_hub_config_defaults() -> None:
         ({"dedup_window": 0}, "dedup_window: expected an integer >= 1, got 0"),
         ({"decoder_processes": -1}, "decoder_processes: expected an integer >= 0, got -1"),
         ({"background_nice": 20}, "background_nice: expected an integer 0..19, got 20"),
+        ({"max_unflushed_mb": 0}, "max_unflushed_mb: expected a number of MB > 0, got 0"),
         ({"channels": ["gt06"]}, "channel[0]: expected a ChannelConfig"),
     ],
 )

@@ -6,8 +6,15 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
+from telebench.hub import Hub
 from telebench.hub.durable import GroupCommit, Ticket
+from telebench.protocols.events import SendRecords
+from telebench.protocols.samples import sample_messages
 from telebench.store.wal import WriteAheadLog
+from tests.hub.conftest import make_config
+from tests.hub.device import Device
 
 
 def test_tickets_settle_in_order_and_an_empty_payload_writes_nothing(tmp_path: Path) -> None:
@@ -78,3 +85,70 @@ def test_settle_acks_finished_rounds_without_waiting_for_the_loop(tmp_path: Path
     commit.close()
     wal.close()
     loop.close()
+
+
+def test_acks_wait_while_the_backlog_is_over_the_limit_and_go_at_half(tmp_path: Path) -> None:
+    loop = asyncio.new_event_loop()
+    wal = WriteAheadLog(tmp_path / "wal")
+    holds: list[tuple[bool, int]] = []
+    commit = GroupCommit(wal, loop, max_backlog=20, on_hold=lambda *a: holds.append(a))
+    settled: list[int] = []
+    payload = b'{"ident":"1","timestamp":1.0}\n'  # over the limit at once
+    ticket = commit.add(payload, lambda t: settled.append(t.seq))
+    deadline = time.monotonic() + 10
+    while not commit.backlog and time.monotonic() < deadline:
+        time.sleep(0.001)
+    for _ in range(3):
+        commit.settle()
+    assert (commit.holding, ticket.done, settled) == (True, False, [])  # durable, not acked
+    assert holds == [(True, len(payload))]
+    assert commit.take_unflushed() == [(1, payload)]
+    commit.flushed(len(payload))
+    assert (commit.holding, commit.backlog, holds[-1]) == (False, 0, (False, 0))
+    loop.run_until_complete(asyncio.sleep(0))  # the settle flushed() scheduled
+    assert ticket.done
+    assert settled == [1]
+    commit.close()
+    wal.close()
+    loop.close()
+
+
+def test_release_lets_held_acks_out_and_holds_no_more(tmp_path: Path) -> None:
+    loop = asyncio.new_event_loop()
+    wal = WriteAheadLog(tmp_path / "wal")
+    commit = GroupCommit(wal, loop, max_backlog=1)
+    first = commit.add(b'{"a":1}\n')
+    deadline = time.monotonic() + 10
+    while not commit.holding and time.monotonic() < deadline:
+        time.sleep(0.001)
+    commit.settle()
+    assert not first.done
+    commit.release()
+    assert first.done
+    second = commit.add(b'{"a":2}\n')
+    while not second.done and time.monotonic() < deadline:
+        commit.settle()
+        time.sleep(0.001)
+    assert second.done  # over the old limit, yet acked: the hub is stopping
+    commit.close()
+    wal.close()
+    loop.close()
+
+
+def test_a_device_gets_no_ack_until_the_flusher_catches_up(tmp_path: Path) -> None:
+    # Background flushes off: the backlog only goes when the test flushes.
+    config = make_config(tmp_path / "store", flush_interval=1000.0, max_unflushed_mb=1e-6)
+    with Hub(config=config) as hub:
+        with Device("wialon_ips", hub.port("wialon_ips"), "7003") as device:
+            device.login()
+            message = sample_messages("wialon_ips", 1)[0]
+            device.send_raw(device.session.send(SendRecords(messages=(message,))))  # type: ignore[arg-type]
+            device.sock.settimeout(0.5)
+            with pytest.raises(TimeoutError):  # durable, but the ack is held
+                device.read()
+            events = hub.logs(event="acks.*")["event"].to_list()
+            assert events == ["acks.held"]
+            device.sock.settimeout(10)
+            hub.flush()  # the flusher catches up: the ack goes out
+            assert len(device.read()) == 1
+        assert hub.logs(event="acks.*")["event"].to_list() == ["acks.held", "acks.released"]
