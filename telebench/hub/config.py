@@ -17,7 +17,7 @@ A relative ``store`` set in the file is resolved against the file's directory::
     dedup_window = 1000000        # latest messages remembered to drop retransmitted copies
     decoder_processes = 1         # processes decoding Teltonika TCP records (0: the loop does)
     background_nice = 0           # nice of Polars' threads, 0..19 (telebench hub: 19)
-    max_unflushed_mb = 512.0      # acked but not yet in Parquet; beyond it acks wait
+    max_unflushed_mb = 1024.0     # acked but not yet in Parquet; beyond it acks wait
 
     [[channel]]                   # channel[0]
     protocol = "teltonika"        # teltonika, wialon_ips, gt06, osmand
@@ -229,7 +229,7 @@ class HubConfig:
     dedup_window: int = 1_000_000
     decoder_processes: int = 1
     background_nice: int = 0
-    max_unflushed_mb: float = 512.0
+    max_unflushed_mb: float = 1024.0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__

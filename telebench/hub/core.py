@@ -28,7 +28,10 @@ from telebench.protocols.events import CommandResponse, Rejected
 from telebench.store.registry import Device, check_password
 from telebench.store.wal import WriteAheadLog
 
-__all__ = ["ChannelRuntime", "Decision", "HubCore"]
+__all__ = ["UNFLUSHED_IN_MEMORY", "ChannelRuntime", "Decision", "HubCore"]
+
+#: Bytes of acked NDJSON kept in memory for the flusher (about 5 s at 50,000 records/s).
+UNFLUSHED_IN_MEMORY: Final = 128 * 2**20
 
 _SWEEP_SECONDS: Final = 1.0
 _EXCERPT: Final = 32
@@ -94,10 +97,15 @@ class HubCore:
     ) -> None:
         self.config = config
         self.loop = loop
-        # Acks wait once max_unflushed_mb of acked records wait for Parquet (backpressure).
-        limit = int(config.max_unflushed_mb * 2**20)
+        # Acks wait once max_unflushed_mb of acked records wait for Parquet (backpressure);
+        # past UNFLUSHED_IN_MEMORY of them, the flusher reads the rest back from the WAL.
         self.commit = GroupCommit(
-            wal, loop, on_durable, max_backlog=limit, on_hold=stores.log_backlog
+            wal,
+            loop,
+            on_durable,
+            max_backlog=int(config.max_unflushed_mb * 2**20),
+            on_hold=stores.log_backlog,
+            memory_limit=UNFLUSHED_IN_MEMORY,
         )
         self.recent = recent
         self.registry = stores.registry

@@ -12,12 +12,17 @@ and no callback of its own.
 Durable entries are also kept in memory (:meth:`take_unflushed`) for the flush thread that
 turns them into Parquet; after a crash the same entries come back from the WAL replay.
 
-Backpressure: when the flusher falls behind (a machine short of CPU), those entries would
-pile up in memory without bound. With ``max_backlog`` set, once more bytes than that are
-durable but not yet in Parquet, finished rounds are held: the WAL has them, but their acks
-wait, so devices (one packet in flight) stop sending until the flusher, reporting each
-write with :meth:`flushed`, is back under half the limit. ``on_hold(held, backlog)`` is
-told of each change (from the writer or the flush thread).
+When the flusher falls behind (a machine short of CPU), the entries would pile up in
+memory. At most ``memory_limit`` bytes of them are kept: past it, newer entries are left
+in the WAL, where they are durable anyway, and :meth:`read_spilled` reads them back for
+the flusher in order (a failed flush gives back everything from its first unwritten
+entry the same way, :meth:`restore_from`).
+
+Backpressure: with ``max_backlog`` set, once more bytes than that are durable but not yet
+in Parquet, finished rounds are held: the WAL has them, but their acks wait, so devices
+(one packet in flight) stop sending until the flusher, reporting each write with
+:meth:`flushed`, is back under half the limit. ``on_hold(held, backlog)`` is told of each
+change (from the writer or the flush thread).
 
 Examples
 --------
@@ -42,7 +47,7 @@ import logging
 import os
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from telebench.errors import StoreError, TelebenchError
@@ -84,6 +89,7 @@ class GroupCommit:
         *,
         max_backlog: int | None = None,
         on_hold: Callable[[bool, int], None] | None = None,
+        memory_limit: int | None = None,
     ) -> None:
         self.wal = wal
         self.loop = loop
@@ -96,6 +102,10 @@ class GroupCommit:
         self._queue: list[_Waiting] = []
         self._idle = False  # the writer waits for work: the next payload must wake it
         self._unflushed: list[tuple[int, bytes]] = []
+        self.memory_limit = memory_limit
+        self._in_memory = 0  # bytes of _unflushed
+        self._spill_from: int | None = None  # first unflushed seq left in the WAL only
+        self._last = 0  # last durable seq with a payload
         # Rounds the writer finished, for the loop to settle (appended by the writer only).
         self._settled: deque[_Round] = deque()
         self._closing = False
@@ -138,16 +148,35 @@ class GroupCommit:
             _settle(future, ticket)
         return future
 
-    def take_unflushed(self) -> list[tuple[int, bytes]]:
-        """Hand every durable-but-unflushed ``(seq, payload)`` to the caller, oldest first."""
+    def take(self) -> tuple[list[tuple[int, bytes]], tuple[int, int] | None]:
+        """Hand over every durable-but-unflushed entry: those in memory, oldest first, then
+        the ``(first, last)`` seqs of those left in the WAL (``None`` if none were)."""
         with self._cond:
-            taken, self._unflushed = self._unflushed, []
-        return taken
+            taken, self._unflushed, self._in_memory = self._unflushed, [], 0
+            first, self._spill_from = self._spill_from, None
+            last = self._last
+        return taken, (first, last) if first is not None and first <= last else None
 
-    def restore_unflushed(self, entries: list[tuple[int, bytes]]) -> None:
-        """Give back entries a failed flush took, ahead of newer ones."""
+    def take_unflushed(self) -> list[tuple[int, bytes]]:
+        """:meth:`take` with the spilled entries read back: every one, oldest first."""
+        taken, spilled = self.take()
+        return taken + (list(self.read_spilled(spilled)) if spilled else [])
+
+    def read_spilled(self, seqs: tuple[int, int]) -> Iterator[tuple[int, bytes]]:
+        """Read the entries ``seqs`` (first, last) back from the WAL, in order."""
+        first, last = seqs
+        for seq, payload in self.wal.replay(after=first - 1):
+            if seq > last:
+                return
+            yield seq, payload
+
+    def restore_from(self, seq: int) -> None:
+        """A flush failed at ``seq``: every entry from it on is to be flushed again (all
+        are in the WAL, so those still in memory are dropped and read back from it)."""
         with self._cond:
-            self._unflushed[:0] = entries
+            if self._spill_from is None or seq < self._spill_from:
+                self._spill_from = seq
+            self._unflushed, self._in_memory = [], 0
 
     def flushed(self, nbytes: int) -> None:
         """Count ``nbytes`` of taken entries as in Parquet; may release held acks."""
@@ -217,9 +246,17 @@ class GroupCommit:
         entries = [(seq, p) for seq, (p, _, _) in zip(seqs, batch, strict=True) if p]
         if entries:
             held = False
+            nbytes = sum(len(p) for _, p in entries)
             with self._cond:
-                self._unflushed.extend(entries)
-                self.backlog += sum(len(p) for _, p in entries)
+                self._last = entries[-1][0]
+                room = self.memory_limit
+                full = room is not None and self._in_memory + nbytes > room
+                if full and self._spill_from is None:  # the WAL keeps them from here on
+                    self._spill_from = entries[0][0]
+                if self._spill_from is None:
+                    self._unflushed.extend(entries)
+                    self._in_memory += nbytes
+                self.backlog += nbytes
                 limit = self.max_backlog
                 if limit is not None and not self.holding and self.backlog > limit:
                     self.holding = held = True

@@ -26,9 +26,8 @@ import datetime as dt
 import logging
 import threading
 import time
-from bisect import bisect_right
-from collections.abc import Callable, Iterator
-from itertools import accumulate
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from pathlib import Path
 from typing import Final
 
@@ -207,20 +206,25 @@ class Flusher:
         """Flush every durable entry now; returns how many records were written.
 
         A backlog (a flusher short of CPU, or a stop) is written :data:`FLUSH_CHUNK` bytes
-        of NDJSON at a time, so its parse never holds more than that at once.
+        of NDJSON at a time, so its parse never holds more than that at once; entries the
+        group commit left in the WAL (past its memory limit) are read back from it.
         """
         if self.commit is None:
             return 0
-        count = 0
+        commit, count = self.commit, 0
         with self.lock:
-            entries = self.commit.take_unflushed()
-            for start, end, size in _chunks(entries):
-                try:
-                    count += self.write_entries(entries[start:end])
-                except BaseException:
-                    self.commit.restore_unflushed(entries[start:])
-                    raise
-                self.commit.flushed(size)
+            entries, spilled = commit.take()
+            stream = chain(entries, commit.read_spilled(spilled) if spilled else ())
+            upto = entries[0][0] - 1 if entries else spilled[0] - 1 if spilled else 0
+            try:
+                for chunk in _chunks(stream):
+                    count += self.write_entries(chunk)
+                    upto = chunk[-1][0]
+                    commit.flushed(sum(len(payload) for _, payload in chunk))
+            except BaseException:
+                if entries or spilled:
+                    commit.restore_from(upto + 1)
+                raise
         return count
 
     def write_entries(self, entries: list[tuple[int, bytes]]) -> int:
@@ -359,19 +363,22 @@ class Flusher:
         )
 
 
-def _chunks(entries: list[tuple[int, bytes]]) -> Iterator[tuple[int, int, int]]:
-    """``(start, end, bytes)`` of runs of ``entries`` of at most :data:`FLUSH_CHUNK` bytes
-    (one entry at least).
+def _chunks(entries: Iterable[tuple[int, bytes]]) -> Iterator[list[tuple[int, bytes]]]:
+    """Runs of ``entries`` of at most :data:`FLUSH_CHUNK` bytes (one entry at least).
 
-    >>> [c[:2] for c in _chunks([(1, bytes(FLUSH_CHUNK)), (2, b"x"), (3, b"y")])]
-    [(0, 1), (1, 3)]
+    >>> [len(c) for c in _chunks([(1, bytes(FLUSH_CHUNK)), (2, b"x"), (3, b"y")])]
+    [1, 2]
     """
-    ends = list(accumulate(len(payload) for _, payload in entries))
-    start, done = 0, 0
-    while start < len(entries):
-        end = max(bisect_right(ends, done + FLUSH_CHUNK), start + 1)
-        yield start, end, ends[end - 1] - done
-        start, done = end, ends[end - 1]
+    chunk: list[tuple[int, bytes]] = []
+    size = 0
+    for entry in entries:
+        if chunk and size + len(entry[1]) > FLUSH_CHUNK:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(entry)
+        size += len(entry[1])
+    if chunk:
+        yield chunk
 
 
 def frame_of(entries: list[tuple[int, bytes]]) -> pl.DataFrame:

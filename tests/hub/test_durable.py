@@ -152,3 +152,24 @@ def test_a_device_gets_no_ack_until_the_flusher_catches_up(tmp_path: Path) -> No
             hub.flush()  # the flusher catches up: the ack goes out
             assert len(device.read()) == 1
         assert hub.logs(event="acks.*")["event"].to_list() == ["acks.held", "acks.released"]
+
+
+def test_past_the_memory_limit_entries_stay_in_the_wal_and_are_read_back(tmp_path: Path) -> None:
+    payloads = [b'{"ident":"%d","timestamp":1.0}\n' % i for i in range(1, 5)]  # 30 bytes each
+
+    async def main() -> None:
+        wal = WriteAheadLog(tmp_path / "wal")
+        commit = GroupCommit(wal, asyncio.get_running_loop(), memory_limit=40)
+        for payload in payloads[:3]:
+            await commit.submit(payload)  # a round each: the second no longer fits
+        assert commit.take() == ([(1, payloads[0])], (2, 3))
+        assert list(commit.read_spilled((2, 3))) == [(2, payloads[1]), (3, payloads[2])]
+        assert commit.take() == ([], None)
+        await commit.submit(payloads[3])  # taken: memory has room again
+        assert commit.take() == ([(4, payloads[3])], None)
+        commit.restore_from(3)  # a flush failed at seq 3: 3 and 4 are read back
+        assert commit.take_unflushed() == [(3, payloads[2]), (4, payloads[3])]
+        commit.close()
+        wal.close()
+
+    asyncio.run(main())
