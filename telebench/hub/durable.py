@@ -9,8 +9,8 @@ directly; while it fsyncs, new payloads pile up for the next round. So one fsync
 packets, the event loop never blocks on the disk, and a packet costs the loop no future
 and no callback of its own.
 
-Durable entries are also kept in memory (:meth:`take_unflushed`) for the flush thread that
-turns them into Parquet; after a crash the same entries come back from the WAL replay.
+Durable entries are also kept in memory (:meth:`take`) for the flush thread that turns
+them into Parquet; after a crash the same entries come back from the WAL replay.
 
 When the flusher falls behind (a machine short of CPU), the entries would pile up in
 memory. At most ``memory_limit`` bytes of them are kept: past it, newer entries are left

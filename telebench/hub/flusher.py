@@ -214,16 +214,20 @@ class Flusher:
         commit, count = self.commit, 0
         with self.lock:
             entries, spilled = commit.take()
+            if entries:
+                upto = entries[0][0] - 1  # the last seq in Parquet
+            elif spilled is not None:
+                upto = spilled[0] - 1
+            else:
+                return 0
             stream = chain(entries, commit.read_spilled(spilled) if spilled else ())
-            upto = entries[0][0] - 1 if entries else spilled[0] - 1 if spilled else 0
             try:
                 for chunk in _chunks(stream):
                     count += self.write_entries(chunk)
                     upto = chunk[-1][0]
                     commit.flushed(sum(len(payload) for _, payload in chunk))
             except BaseException:
-                if entries or spilled:
-                    commit.restore_from(upto + 1)
+                commit.restore_from(upto + 1)
                 raise
         return count
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,74 +68,77 @@ def test_a_closed_commit_fails_tickets_at_once(tmp_path: Path) -> None:
     assert "stopping" in str(ticket.error)
 
 
+@contextlib.contextmanager
+def _idle_loop_commit(
+    folder: Path, **options: Any
+) -> Iterator[tuple[asyncio.AbstractEventLoop, GroupCommit]]:
+    """A group commit whose event loop does not run unless the test runs it."""
+    loop = asyncio.new_event_loop()
+    wal = WriteAheadLog(folder / "wal")
+    commit = GroupCommit(wal, loop, **options)
+    try:
+        yield loop, commit
+    finally:
+        commit.close()
+        wal.close()
+        loop.close()
+
+
+def _wait_until(done: Callable[[], object], *, settle: GroupCommit | None = None) -> None:
+    """Poll ``done`` for up to 10 s (settling ``settle``'s rounds meanwhile, if given)."""
+    deadline = time.monotonic() + 10
+    while not done() and time.monotonic() < deadline:
+        if settle is not None:
+            settle.settle()
+        time.sleep(0.001)
+
+
 def test_settle_acks_finished_rounds_without_waiting_for_the_loop(tmp_path: Path) -> None:
     # A loop busy reading sockets runs no callbacks: a connection settles rounds itself.
-    loop = asyncio.new_event_loop()
-    wal = WriteAheadLog(tmp_path / "wal")
-    commit = GroupCommit(wal, loop)
-    settled: list[int] = []
-    first = commit.add(b'{"a":1}\n', lambda ticket: settled.append(ticket.seq))
-    second = commit.add(b'{"a":2}\n', lambda ticket: settled.append(ticket.seq))
-    deadline = time.monotonic() + 10
-    while not second.done and time.monotonic() < deadline:
-        commit.settle()  # the loop never runs here, so only this call can settle them
-        time.sleep(0.001)
-    assert first.done
-    assert second.done
-    assert settled == [1, 2]
-    commit.settle()  # nothing left: settling twice calls nobody again
-    assert settled == [1, 2]
-    commit.close()
-    wal.close()
-    loop.close()
+    with _idle_loop_commit(tmp_path) as (_, commit):
+        settled: list[int] = []
+        first = commit.add(b'{"a":1}\n', lambda ticket: settled.append(ticket.seq))
+        second = commit.add(b'{"a":2}\n', lambda ticket: settled.append(ticket.seq))
+        # The loop never runs here, so only settle() can settle them.
+        _wait_until(lambda: second.done, settle=commit)
+        assert first.done
+        assert second.done
+        assert settled == [1, 2]
+        commit.settle()  # nothing left: settling twice calls nobody again
+        assert settled == [1, 2]
 
 
 def test_acks_wait_while_the_backlog_is_over_the_limit_and_go_at_half(tmp_path: Path) -> None:
-    loop = asyncio.new_event_loop()
-    wal = WriteAheadLog(tmp_path / "wal")
     holds: list[tuple[bool, int]] = []
-    commit = GroupCommit(wal, loop, max_backlog=20, on_hold=lambda *a: holds.append(a))
-    settled: list[int] = []
-    payload = b'{"ident":"1","timestamp":1.0}\n'  # over the limit at once
-    ticket = commit.add(payload, lambda t: settled.append(t.seq))
-    deadline = time.monotonic() + 10
-    while not commit.backlog and time.monotonic() < deadline:
-        time.sleep(0.001)
-    for _ in range(3):
-        commit.settle()
-    assert (commit.holding, ticket.done, settled) == (True, False, [])  # durable, not acked
-    assert holds == [(True, len(payload))]
-    assert commit.take_unflushed() == [(1, payload)]
-    commit.flushed(len(payload))
-    assert (commit.holding, commit.backlog, holds[-1]) == (False, 0, (False, 0))
-    loop.run_until_complete(asyncio.sleep(0))  # the settle flushed() scheduled
-    assert ticket.done
-    assert settled == [1]
-    commit.close()
-    wal.close()
-    loop.close()
+    options = {"max_backlog": 20, "on_hold": lambda *a: holds.append(a)}
+    with _idle_loop_commit(tmp_path, **options) as (loop, commit):
+        settled: list[int] = []
+        payload = b'{"ident":"1","timestamp":1.0}\n'  # over the limit at once
+        ticket = commit.add(payload, lambda t: settled.append(t.seq))
+        _wait_until(lambda: commit.backlog)
+        for _ in range(3):
+            commit.settle()
+        assert (commit.holding, ticket.done, settled) == (True, False, [])  # durable, not acked
+        assert holds == [(True, len(payload))]
+        assert commit.take_unflushed() == [(1, payload)]
+        commit.flushed(len(payload))
+        assert (commit.holding, commit.backlog, holds[-1]) == (False, 0, (False, 0))
+        loop.run_until_complete(asyncio.sleep(0))  # the settle flushed() scheduled
+        assert ticket.done
+        assert settled == [1]
 
 
 def test_release_lets_held_acks_out_and_holds_no_more(tmp_path: Path) -> None:
-    loop = asyncio.new_event_loop()
-    wal = WriteAheadLog(tmp_path / "wal")
-    commit = GroupCommit(wal, loop, max_backlog=1)
-    first = commit.add(b'{"a":1}\n')
-    deadline = time.monotonic() + 10
-    while not commit.holding and time.monotonic() < deadline:
-        time.sleep(0.001)
-    commit.settle()
-    assert not first.done
-    commit.release()
-    assert first.done
-    second = commit.add(b'{"a":2}\n')
-    while not second.done and time.monotonic() < deadline:
+    with _idle_loop_commit(tmp_path, max_backlog=1) as (_, commit):
+        first = commit.add(b'{"a":1}\n')
+        _wait_until(lambda: commit.holding)
         commit.settle()
-        time.sleep(0.001)
-    assert second.done  # over the old limit, yet acked: the hub is stopping
-    commit.close()
-    wal.close()
-    loop.close()
+        assert not first.done
+        commit.release()
+        assert first.done
+        second = commit.add(b'{"a":2}\n')
+        _wait_until(lambda: second.done, settle=commit)
+        assert second.done  # over the old limit, yet acked: the hub is stopping
 
 
 def test_a_device_gets_no_ack_until_the_flusher_catches_up(tmp_path: Path) -> None:
