@@ -38,6 +38,7 @@ __all__ = [
     "RecentMessages",
     "assemble",
     "content_key",
+    "finish",
     "hub_fields",
     "origin_fields",
     "prepare",
@@ -216,7 +217,18 @@ def assemble(
             message["timestamp"] = now
         if "ident" not in message:
             message["ident"] = ident
-    bodies = _bodies(messages)
+    return finish(_bodies(messages), tail, now, recent)
+
+
+def finish(
+    bodies: list[bytes], tail: bytes, now: float, recent: RecentMessages
+) -> tuple[bytes, int]:
+    """:func:`assemble` from the records' JSON without braces (``ident`` and ``timestamp``
+    already in): resends dropped, the hub's fields spliced in.
+
+    >>> finish([b'"ident":"1","timestamp":5.0'], b',"peer":"p"}', 9.0, RecentMessages())
+    (b'{"ident":"1","timestamp":5.0,"server.timestamp":9.0,"peer":"p"}\\n', 1)
+    """
     fresh = recent.add_many([hash(body) for body in bodies])
     if not all(fresh):
         bodies = [body for body, new in zip(bodies, fresh, strict=True) if new]

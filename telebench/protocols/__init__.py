@@ -41,6 +41,7 @@ __all__ = [
     "decode_records",
     "new_session",
     "protocol_module",
+    "raw_bodies",
 ]
 
 Transport = Literal["tcp", "udp", "http"]
@@ -191,3 +192,30 @@ def decode_raw(protocol: str, data: bytes, *, ident: str | None, offset: int) ->
         module = protocol_module(protocol)
         decoder = _raw_decoders[protocol] = cast("RecordsDecoder", module.decode_raw_records)
     return decoder(data, ident=ident, offset=offset)
+
+
+BodiesEncoder = Callable[[bytes, "bytes | None"], "list[bytes] | None"]
+_raw_encoders: dict[str, BodiesEncoder | None] = {}
+
+
+def raw_bodies(protocol: str, data: bytes, *, ident_json: bytes | None) -> list[bytes] | None:
+    """Each record of :func:`decode_raw`'s packet as JSON without braces, or ``None``.
+
+    A protocol may offer a compiled path straight from bytes to JSON (Teltonika does,
+    ``raw_record_bodies``); its output is byte for byte ``orjson`` of :func:`decode_raw`'s
+    messages, ``ident`` (given as JSON) first. ``None`` says: take :func:`decode_raw`
+    (no such path, or a packet it does not cover, malformed ones included).
+
+    >>> data = bytes.fromhex("08010000016B40D9AD800100000000000000000000000000000001"
+    ...                      "03021503010101425E10000001")
+    >>> bodies = raw_bodies("teltonika", data, ident_json=b'"1"')
+    >>> bodies is None or bodies[0].startswith(b'"ident":"1","timestamp":1560161136.0,')
+    True
+    >>> raw_bodies("gt06", b"", ident_json=None) is None
+    True
+    """
+    if protocol not in _raw_encoders:
+        found = getattr(protocol_module(protocol), "raw_record_bodies", None)
+        _raw_encoders[protocol] = cast("BodiesEncoder | None", found)
+    encoder = _raw_encoders[protocol]
+    return None if encoder is None else encoder(data, ident_json)

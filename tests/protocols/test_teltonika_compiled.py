@@ -83,12 +83,14 @@ def ids(codec: int) -> st.SearchStrategy[int]:
 
 
 @st.composite
-def elements(draw: st.DrawFn, codec: int) -> list[Element]:
-    """The ids of one device's records (repeats allowed) with their widths."""
+def elements(draw: st.DrawFn, codec: int, repeats: bool = True) -> list[Element]:
+    """The ids of one device's records (repeats allowed, unless not) with their widths."""
     widths = [1, 2, 4, 8] + ([0] if codec == 0x8E else [])
     pairs = st.tuples(ids(codec), st.sampled_from(widths))
-    chosen: list[tuple[int, int]] = draw(st.lists(pairs, max_size=10))
-    repeat: bool = draw(st.booleans())
+    chosen: list[tuple[int, int]] = draw(
+        st.lists(pairs, max_size=10, unique_by=None if repeats else (lambda pair: pair[0]))
+    )
+    repeat: bool = repeats and draw(st.booleans())
     if chosen and repeat:  # repeat an id, in the same or another group
         avl_id, _width = draw(st.sampled_from(chosen))
         chosen.append((avl_id, draw(st.sampled_from(widths))))
@@ -111,10 +113,10 @@ def values(draw: st.DrawFn, template: list[Element]) -> list[Element]:
 
 
 @st.composite
-def packets(draw: st.DrawFn) -> tuple[int, bytes, list[tuple[int, ...]]]:
+def packets(draw: st.DrawFn, repeats: bool = True) -> tuple[int, bytes, list[tuple[int, ...]]]:
     """``(codec, AVL data, id tuples of its fixed elements)``: records of 1-2 devices."""
     codec = draw(st.sampled_from(CODECS))
-    templates = draw(st.lists(elements(codec), min_size=1, max_size=2))
+    templates = draw(st.lists(elements(codec, repeats), min_size=1, max_size=2))
     records, shapes = [], []
     for _ in range(draw(st.integers(1, 5))):
         template = draw(st.sampled_from(templates))

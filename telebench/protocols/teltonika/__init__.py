@@ -2,8 +2,9 @@
 
 Protocols.md §3. TCP (IMEI login, ``00000000``-framed packets with a CRC-16/ARC) and UDP
 (one AVL packet per datagram, no CRC). Modules: :mod:`.framing` (cutting TCP frames, the
-packet envelope), :mod:`.avl` (records of Codec 8/8E/16), :mod:`.io_elements` (the AVL id
-table from the parameter registry), :mod:`.commands` (Codec 12/13/14), :mod:`.packets`
+packet envelope), :mod:`.avl` (records of Codec 8/8E/16), :mod:`.avl_json` (the same
+records straight to JSON, in C), :mod:`.io_elements` (the AVL id table from the parameter
+registry), :mod:`.commands` (Codec 12/13/14), :mod:`.packets`
 (every packet's ``build_*``/``parse_*`` and the dispatch table) and :mod:`.session`.
 
 Examples
@@ -25,6 +26,7 @@ from typing import Literal
 from telebench.model import Message
 from telebench.protocols._session import decode_stream
 from telebench.protocols.teltonika.avl import build_avl_data, parse_avl_data
+from telebench.protocols.teltonika.avl_json import record_bodies as raw_record_bodies
 from telebench.protocols.teltonika.commands import (
     Command,
     build_codec12,
@@ -60,6 +62,7 @@ __all__ = [
     "parse_avl_data",
     "parse_command",
     "parse_udp_datagram",
+    "raw_record_bodies",
 ]
 
 Session = TeltonikaSession
