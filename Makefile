@@ -6,8 +6,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit bench clean
 
-# setup.py builds the C extension: a change to its source reinstalls (and rebuilds) it.
-$(STAMP): pyproject.toml setup.py telebench/protocols/teltonika/_avljson.c
+# setup.py builds the C extensions: a change to their source reinstalls (and rebuilds) them.
+$(STAMP): pyproject.toml setup.py telebench/protocols/teltonika/_avljson.c telebench/hub/_window.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'

@@ -1,7 +1,8 @@
-"""The one C extension (Teltonika AVL data to JSON); everything else is in pyproject.toml.
+"""The C extensions (the decoder process's hot path); everything else is in pyproject.toml.
 
-``optional=True``: without a C compiler the package installs without it and the decoder
-takes the Python path (``telebench.protocols.teltonika.avl_json.COMPILED`` is False).
+Teltonika AVL data straight to JSON, and the duplicate window's key sets. ``optional=True``:
+without a C compiler the package installs without them and the hub takes the Python paths
+(``telebench.protocols.teltonika.avl_json.COMPILED``, ``telebench.hub.window.COMPILED``).
 """
 
 from setuptools import Extension, setup
@@ -13,6 +14,12 @@ setup(
             ["telebench/protocols/teltonika/_avljson.c"],
             extra_compile_args=["-O2"],
             optional=True,
-        )
+        ),
+        Extension(
+            "telebench.hub._window",
+            ["telebench/hub/_window.c"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        ),
     ]
 )

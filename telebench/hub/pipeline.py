@@ -23,14 +23,13 @@ Examples
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import repeat, starmap
 from typing import Final
 
 import orjson
 
+from telebench.hub.window import RecentMessages
 from telebench.model import Message
 
 __all__ = [
@@ -61,82 +60,6 @@ class Origin:
 
 #: An origin's fields in :class:`Origin`'s order (see :func:`origin_fields`).
 OriginFields = tuple[str, "int | None", int, str, str]
-
-
-class RecentMessages:
-    """The latest record digests, in a few generations of sets.
-
-    Keys go into the newest generation; once it holds ``capacity / GENERATIONS`` keys a
-    new one starts, and beyond ``GENERATIONS`` full ones the oldest leaves the window
-    whole. So the window always knows the latest ``capacity`` keys, and forgets a key once
-    about ``capacity + capacity / GENERATIONS`` newer ones have come.
-
-    Why generations: one set with a key in and a key out per record (the window until
-    2026-12) had CPython rebuild its table of a million keys every 280,000 records, 50-60 ms
-    each time, and every ack waited behind it. A generation's table is rebuilt only while
-    it grows, and a dropped one is emptied a little at each call, so no call takes over
-    about 15-25 ms. Looking in 3 sets costs 0.1-0.3 µs a key more than the one set did.
-
-    >>> recent = RecentMessages(capacity=2)
-    >>> [recent.add(k) for k in (1, 2, 1, 3, 4, 1)]
-    [True, True, False, True, True, True]
-    """
-
-    #: How many full generations the window keeps (besides the one filling).
-    GENERATIONS: Final = 2
-
-    def __init__(self, capacity: int = 1_000_000) -> None:
-        self.capacity = capacity
-        self._full = max(1, min(self.GENERATIONS, capacity))
-        self._size = -(-capacity // self._full)  # keys a generation holds
-        self._generations: deque[set[int]] = deque([set()])
-        # Dropped generations, emptied two keys for each key added: freeing half a million
-        # ints at once stalled the decoder process for 50-80 ms on a busy machine.
-        self._dropped: list[set[int]] = []
-
-    def add(self, key: int) -> bool:
-        """Remember ``key``; ``False`` if it was already in the window (a duplicate)."""
-        if key in self:
-            return False
-        self._insert((key,))
-        return True
-
-    def add_many(self, keys: list[int]) -> list[bool]:
-        """:meth:`add` each key in order; which were new (one set operation when all are).
-
-        >>> RecentMessages(capacity=3).add_many([1, 2, 1])
-        [True, True, False]
-        """
-        if len(set(keys)) != len(keys) or not all(
-            generation.isdisjoint(keys) for generation in self._generations
-        ):
-            return [self.add(key) for key in keys]
-        self._insert(keys)
-        return [True] * len(keys)
-
-    def _insert(self, keys: Sequence[int]) -> None:
-        generations = self._generations
-        newest = generations[-1]
-        newest.update(keys)
-        if len(newest) >= self._size:
-            generations.append(set())
-            if len(generations) > self._full + 1:
-                self._dropped.append(generations.popleft())
-        if self._dropped:
-            self._empty(2 * len(keys))
-
-    def _empty(self, count: int) -> None:
-        dropped = self._dropped[-1]
-        # A loop in C: the cost is freeing the ints, not the loop around it.
-        deque(starmap(dropped.pop, repeat((), min(count, len(dropped)))), maxlen=0)
-        if not dropped:
-            self._dropped.pop()
-
-    def __contains__(self, key: int) -> bool:
-        return any(key in generation for generation in self._generations)
-
-    def __len__(self) -> int:
-        return sum(len(generation) for generation in self._generations)
 
 
 def content_key(line: bytes) -> int:

@@ -74,41 +74,6 @@ def test_no_records_make_no_payload() -> None:
     assert prepare([], ORIGIN, 1.0, RecentMessages()) == (b"", 0)
 
 
-def test_the_window_knows_the_latest_keys_and_forgets_a_generation_at_a_time() -> None:
-    assert RecentMessages.GENERATIONS == 2
-    recent = RecentMessages(capacity=8)  # 2 generations of 4 keys, and one filling
-    assert [recent.add(key) for key in range(12)] == [True] * 12
-    # 0 to 3 went together, with their generation; the latest 8 are all known.
-    assert len(recent) == 8
-    assert [key in recent for key in range(12)] == [False] * 4 + [True] * 8
-    assert recent.add_many([3, 11, 12]) == [True, False, True]
-
-
-@given(
-    st.integers(1, 12),
-    st.lists(st.lists(st.integers(-(2**63), 2**63 - 1) | st.integers(0, 15), max_size=5)),
-)
-def test_the_window_never_forgets_its_capacity_nor_invents_a_key(
-    capacity: int, packets: list[list[int]]
-) -> None:
-    recent = RecentMessages(capacity)
-    full = min(RecentMessages.GENERATIONS, capacity)  # generations kept besides the filling one
-    size, batch = -(-capacity // full), 0  # keys a generation holds; the largest packet
-    accepted: list[int] = []  # every key the window took as new, oldest first
-    for keys in packets:
-        batch = max(batch, len(keys))
-        answers = recent.add_many(keys)
-        for key, new in zip(keys, answers, strict=True):
-            if key in accepted[-capacity:]:
-                assert not new  # one of the latest `capacity`: a duplicate
-            elif key not in accepted:
-                assert new  # never seen
-            if new:
-                accepted.append(key)
-        # Bounded: each generation stops taking keys once full (a packet may overfill it).
-        assert len(recent) <= (full + 1) * (size + batch)
-
-
 @given(
     st.lists(
         st.tuples(st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)), st.text(max_size=20)),
