@@ -191,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     """Serve the hub on stdin/stdout until stdin ends (see the module doc)."""
     args = sys.argv[1:] if argv is None else argv
     # As in ``telebench hub``: records are acyclic dicts freed by reference counting, and
-    # the window's sets (a million ints) must not be walked by full collections.
+    # the window's sets (a million ints where its C tables are not built) must not be
+    # walked by full collections.
     gc.set_threshold(50_000, 20, 100)
     # Ctrl-C reaches the whole process group; the hub ends this process (EOF on stdin)
     # once it has stopped sending, so that nothing it sent goes unanswered.

@@ -5,10 +5,11 @@ decodes a packet into dicts (:func:`~telebench.protocols.teltonika.avl.parse_avl
 and ``orjson`` encodes them; :func:`record_bodies` does both in one pass of C
 (``_avljson.c``, built with the package), writing each record's JSON object without its
 braces, the same bytes the Python path gives: same keys in the same order, same numbers
-(Python's float ``repr``, which ``orjson`` matches outside exponent notation). It covers
-the common case only and returns ``None`` for anything else (a malformed packet, a
-repeated AVL id, a float needing an exponent, text that needs escaping, an id whose name
-clashes with a header key, more than 512 elements a record); the caller then takes the
+(a ratio of integers with at most 15 digits is written as that decimal, which is the
+shortest string of its float; any other float as Python's ``repr`` with ``orjson``'s
+exponents). It covers the common case only and returns ``None`` for anything else (a
+malformed packet, a repeated AVL id, text that needs escaping, an id whose name clashes
+with a header key, more than 512 elements a record); the caller then takes the
 Python path, which stays the reference and names the byte of any error. The AVL id table
 is :data:`~telebench.protocols.teltonika.io_elements.DECODE`, handed to the C code at
 import; no parameter name is written in C.
