@@ -22,6 +22,7 @@ from telebench.errors import MalformedPacketError
 from telebench.protocols.teltonika import avl_json
 from telebench.protocols.teltonika.avl import build_avl_data, parse_avl_data
 from telebench.protocols.teltonika.avl_json import record_bodies
+from telebench.protocols.teltonika.io_elements import DECODE
 from tests.protocols.test_teltonika_compiled import (
     _BUILDABLE,
     IMEI,
@@ -125,8 +126,6 @@ def test_built_messages_are_never_declined(codec: int, data: st.DataObject) -> N
         "position.longitude": data.draw(st.integers(-1_800_000_000, 1_800_000_000)) / 10**7,
         "position.satellites": data.draw(st.integers(0, 20)),
     }
-    from telebench.protocols.teltonika.io_elements import DECODE
-
     for avl_id in chosen:
         name, _kind, divisor = DECODE[avl_id]
         raw = data.draw(_BUILDABLE[avl_id])

@@ -11,7 +11,9 @@
  * vector and on random records.
  *
  * The AVL id table comes from the parameter registry through configure(), called once by
- * telebench/protocols/teltonika/avl_json.py; no parameter name is written here.
+ * telebench/protocols/teltonika/avl_json.py; no IO parameter name is written here. The
+ * record header's keys are (put_header), in the order avl.py's _record and compiled.py's
+ * _header write them; the vector and random-packet tests catch any drift.
  * Byte layouts: protocols.md section 3.2 (see plans.py for the same in Python).
  */
 #define PY_SSIZE_T_CLEAN

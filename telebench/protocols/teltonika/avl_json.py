@@ -12,7 +12,7 @@ malformed packet, a repeated AVL id, text that needs escaping, an id whose name 
 with a header key, more than 512 elements a record); the caller then takes the
 Python path, which stays the reference and names the byte of any error. The AVL id table
 is :data:`~telebench.protocols.teltonika.io_elements.DECODE`, handed to the C code at
-import; no parameter name is written in C.
+import; no IO parameter name is written in C (only the record header's keys).
 
 Where the extension is not built (no C compiler at install), :data:`COMPILED` is False and
 :func:`record_bodies` always returns ``None``.
