@@ -1,7 +1,8 @@
 """``python -m telebench.bench SUITE``: print performance figures.
 
-Suites: ``protocols`` (codec decode/encode rates), ``wal`` (fsync'd group commit).
-More arrive with the hub (``ingest``), the calculators and the streams.
+Suites: ``protocols`` (codec decode/encode rates), ``wal`` (fsync'd group commit),
+``ingest`` (a hub under load), ``records`` (the hub's work on a record), ``store``,
+``background``, ``calc``, ``streams`` and ``simulate``; ``--help`` on each says what it does.
 """
 
 from __future__ import annotations
@@ -221,6 +222,29 @@ def background(devices: int, flush_rows: int, flushes: int, repeat: int) -> None
         click.echo(
             f"{s.name:<16} {s.records:>10,} {s.wall_s * 1e3:>7.0f} ms {s.cpu_s * 1e3:>6.0f} ms"
             f" {s.cpu_us_per_record:>10.2f} µs"
+        )
+
+
+@main.command("records")
+@click.option("--packets", default=10_000, show_default=True, help="Distinct packets a pass.")
+@click.option("--records", default=10, show_default=True, help="Records a packet (8E).")
+@click.option("--repeat", default=9, show_default=True, help="Passes; the median is printed.")
+def records(packets: int, records: int, repeat: int) -> None:
+    """CPU a Teltonika record from undecoded AVL data to its NDJSON line, C and Python.
+
+    \b
+    The hub's work on each record after the session cut the packet: decode, drop resends,
+    write the JSON with the hub's fields (the event loop's, or a decoder process's).
+    Example: python -m telebench.bench records
+    """
+    from telebench.bench import records as records_bench
+
+    figures = records_bench.run(packets=packets, records=records, repeat=repeat)
+    click.echo(f"{'path':<8} {'records':>9} {'CPU a record':>13} {'best pass':>10}")
+    for f in figures:
+        click.echo(
+            f"{f.path:<8} {f.records:>9,} {f.us_per_record:>10.2f} µs"
+            f" {f.best_us_per_record:>7.2f} µs"
         )
 
 

@@ -21,7 +21,7 @@ from telebench.errors import (
     TelebenchError,
 )
 from telebench.hub.durable import Ticket
-from telebench.hub.pipeline import Origin, prepare
+from telebench.hub.pipeline import Origin, origin_fields, prepare, prepare_raw
 from telebench.protocols import Role, Session, decode_records, new_session
 from telebench.protocols.events import (
     Accept,
@@ -83,8 +83,9 @@ class StreamConnection(asyncio.Protocol):
             "max_frame_size": config.max_frame_size,
             "on_bad_checksum": config.on_bad_checksum,
         }
-        if self.core.offload is not None and config.protocol == "teltonika":
-            options["defer_records"] = True  # decoded by a decoder process
+        if config.protocol == "teltonika":
+            # Decoded by a decoder process, or here straight from bytes to JSON (C).
+            options["defer_records"] = True
         self.session = new_session(
             config.protocol, Role.SERVER, transport=config.codec_transport, options=options
         )
@@ -188,20 +189,37 @@ class StreamConnection(asyncio.Protocol):
         self._answer(self.core.commit.add(payload, self._on_durable), answer)
 
     def _on_raw_records(self, event: RawRecords) -> None:
-        offload = self.core.offload
-        if offload is not None and self.origin is not None:
-            self._answer(
-                offload.submit(event, self.origin, time.time(), self._on_durable),
-                Accept(count=event.count),
+        offload, origin = self.core.offload, self.origin
+        if origin is None:  # no login yet: decode here, the ident may ride in the records
+            try:
+                messages = tuple(decode_records(event))
+            except RemoteProtocolError as exc:
+                self._refuse_records(event, exc)
+                return
+            self._on_records(messages, Accept(count=event.count))
+            return
+        answer = Accept(count=event.count)
+        if offload is not None:
+            self._answer(offload.submit(event, origin, time.time(), self._on_durable), answer)
+            return
+        try:
+            payload, _ = prepare_raw(
+                event.protocol,
+                event.data,
+                event.offset,
+                event.ident,
+                origin_fields(origin),
+                time.time(),
+                self.core.recent,
             )
-            return
-        try:  # no login yet: decode here, the ident may ride in the records
-            messages = tuple(decode_records(event))
         except RemoteProtocolError as exc:
-            self.core.log_rejected(self, Rejected(error=exc, raw=event.data))
-            self._answer(None, Refuse())
+            self._refuse_records(event, exc)
             return
-        self._on_records(messages, Accept(count=event.count))
+        self._answer(self.core.commit.add(payload, self._on_durable), answer)
+
+    def _refuse_records(self, event: RawRecords, exc: RemoteProtocolError) -> None:
+        self.core.log_rejected(self, Rejected(error=exc, raw=event.data))
+        self._answer(None, Refuse())
 
     # --- answers ----------------------------------------------------------------------------
 

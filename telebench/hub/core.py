@@ -106,6 +106,7 @@ class HubCore:
             max_backlog=int(config.max_unflushed_mb * 2**20),
             on_hold=stores.log_backlog,
             memory_limit=UNFLUSHED_IN_MEMORY,
+            round_interval=config.commit_interval,
         )
         self.recent = recent
         self.registry = stores.registry

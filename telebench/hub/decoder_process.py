@@ -44,18 +44,8 @@ import struct
 import sys
 from typing import IO, Any, Final
 
-import orjson
-
 from telebench.errors import RemoteProtocolError
-from telebench.hub.pipeline import (
-    OriginFields,
-    RecentMessages,
-    assemble,
-    finish,
-    hub_fields,
-    warm,
-)
-from telebench.protocols import decode_raw, raw_bodies
+from telebench.hub.pipeline import OriginFields, RecentMessages, prepare_raw, warm
 
 __all__ = [
     "BATCH",
@@ -162,7 +152,7 @@ def handle(item: Item, recent: RecentMessages) -> Result:
     """Decode and prepare one deferred packet (what the loop would do inline).
 
     Teltonika records go from bytes to JSON in C where it covers them
-    (:func:`~telebench.protocols.raw_bodies`), with the same bytes out.
+    (:func:`~telebench.hub.pipeline.prepare_raw`), with the same bytes out.
 
     >>> from telebench.protocols.teltonika import build_avl_packet
     >>> packet = build_avl_packet(0x8E, [{"timestamp": 1.0}])
@@ -175,15 +165,10 @@ def handle(item: Item, recent: RecentMessages) -> Result:
     (10, None)
     """
     ticket, protocol, data, offset, ident, origin, now = item
-    if ident is not None:  # straight from bytes to JSON where the protocol can (C)
-        bodies = raw_bodies(protocol, data, ident_json=orjson.dumps(ident))
-        if bodies is not None:
-            return ticket, finish(bodies, hub_fields(origin), now, recent)[0]
     try:  # the session checked the record count
-        messages = decode_raw(protocol, data, ident=ident, offset=offset)
+        payload, _ = prepare_raw(protocol, data, offset, ident, origin, now, recent)
     except RemoteProtocolError:
         return ticket, None
-    payload, _ = assemble(messages, origin[0], hub_fields(origin), now, recent)
     return ticket, payload
 
 

@@ -18,6 +18,14 @@ in the WAL, where they are durable anyway, and :meth:`read_spilled` reads them b
 the flusher in order (a failed flush gives back everything from its first unwritten
 entry the same way, :meth:`restore_from`).
 
+A fast disk makes rounds small: with an fsync of 0.3 ms, rounds of about two packets,
+and the writer thread spent a quarter of a core, mostly in the kernel, at 50,000 records
+a second. With ``round_interval`` set, a round that finds payloads already waiting (they
+came while the last one was written: the hub is busy) starts no sooner than that long
+after the last one, so one fsync acks every packet of the interval. This is PostgreSQL's
+``commit_delay`` with its ``commit_siblings`` check: a lone device, whose next packet waits
+for this ack, never waits.
+
 Backpressure: with ``max_backlog`` set, once more bytes than that are durable but not yet
 in Parquet, finished rounds are held: the WAL has them, but their acks wait, so devices
 (one packet in flight) stop sending until the flusher, reporting each write with
@@ -44,8 +52,10 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -90,8 +100,12 @@ class GroupCommit:
         max_backlog: int | None = None,
         on_hold: Callable[[bool, int], None] | None = None,
         memory_limit: int | None = None,
+        round_interval: float = 0.0,
     ) -> None:
         self.wal = wal
+        self.round_interval = round_interval  # s between the starts of two busy rounds
+        self._round_started = -math.inf
+        self._busy = False  # payloads came while the last round was written
         self.loop = loop
         self.on_durable = on_durable  # told the last durable seq after each round (streams)
         self.max_backlog = max_backlog
@@ -223,6 +237,12 @@ class GroupCommit:
                     self._idle = True
                     self._cond.wait()
                 self._idle = False
+                # Under load a round waits to gather more (adds don't wake it; close does).
+                # A lone device, whose next packet waits for this ack, never waits.
+                wait = self._round_started + self.round_interval - time.monotonic()
+                if self._busy and wait > 0 and not self._closing:
+                    self._cond.wait(wait)
+                self._round_started = time.monotonic()
                 batch, self._queue = self._queue, []
                 if not batch and self._closing:
                     return
@@ -265,6 +285,8 @@ class GroupCommit:
                 self._tell_hold(True, backlog)
             if self.on_durable is not None:
                 self.on_durable(entries[-1][0])
+        with self._cond:  # before the acks go: a lone device's next packet waits for its ack
+            self._busy = bool(self._queue)
         self._resolve_soon(batch, seqs, None)
 
     def _resolve_soon(

@@ -56,8 +56,7 @@ from typing import Final
 from telebench.errors import ConfigError, RemoteProtocolError, StoreError, TelebenchError
 from telebench.hub import decoder_process as wire
 from telebench.hub.durable import GroupCommit, Ticket
-from telebench.hub.pipeline import Origin, RecentMessages, origin_fields, prepare
-from telebench.protocols import decode_records
+from telebench.hub.pipeline import Origin, RecentMessages, origin_fields, prepare_raw
 from telebench.protocols.events import RawRecords
 
 __all__ = ["ANSWER_TIMEOUT", "Offload"]
@@ -126,9 +125,11 @@ class Offload:
         device gets no ack and keeps its records, and the other packets go on.
         """
         _, _, event, origin, now = waiting
+        fields = origin_fields(origin)
         try:
-            messages = decode_records(event)
-            payload, _ = prepare(messages, origin, now, self.recent)
+            payload, _ = prepare_raw(
+                event.protocol, event.data, event.offset, event.ident, fields, now, self.recent
+            )
         except RemoteProtocolError as exc:
             self._fail(waiting, exc)
             return

@@ -31,6 +31,7 @@ import orjson
 
 from telebench.hub.window import RecentMessages
 from telebench.model import Message
+from telebench.protocols import decode_raw, raw_bodies
 
 __all__ = [
     "Origin",
@@ -41,6 +42,7 @@ __all__ = [
     "hub_fields",
     "origin_fields",
     "prepare",
+    "prepare_raw",
     "warm",
 ]
 
@@ -141,6 +143,42 @@ def assemble(
         if "ident" not in message:
             message["ident"] = ident
     return finish(_bodies(messages), tail, now, recent)
+
+
+def prepare_raw(
+    protocol: str,
+    data: bytes,
+    offset: int,
+    ident: str | None,
+    fields: OriginFields,
+    now: float,
+    recent: RecentMessages,
+    *,
+    compiled: bool = True,
+) -> tuple[bytes, int]:
+    """:func:`prepare` of records a session left undecoded (``RawRecords``' parts).
+
+    Straight from bytes to JSON where the protocol has a compiled path
+    (:func:`~telebench.protocols.raw_bodies`, the same bytes out), else decoded first;
+    ``compiled=False`` always decodes first (the reference, for tests and benchmarks).
+    ``ident`` is the one the session knew (``None``: the records carry theirs).
+    Raises the :class:`~telebench.errors.RemoteProtocolError` the session would have.
+
+    >>> from telebench.protocols.teltonika import build_avl_packet
+    >>> packet = build_avl_packet(0x8E, [{"timestamp": 1.0}])
+    >>> fields = ("1", 7, 1, "teltonika", "127.0.0.1:5")
+    >>> payload, fresh = prepare_raw("teltonika", packet[8:-4], 8, "1", fields, 2.0,
+    ...                              RecentMessages())
+    >>> fresh, payload[:30]
+    (1, b'{"ident":"1","timestamp":1.0,"')
+    """
+    tail = hub_fields(fields)
+    if ident is not None and compiled:
+        bodies = raw_bodies(protocol, data, ident_json=orjson.dumps(ident))
+        if bodies is not None:
+            return finish(bodies, tail, now, recent)
+    messages = decode_raw(protocol, data, ident=ident, offset=offset)
+    return assemble(messages, fields[0], tail, now, recent)
 
 
 def finish(

@@ -179,3 +179,72 @@ def test_past_the_memory_limit_entries_stay_in_the_wal_and_are_read_back(tmp_pat
         wal.close()
 
     asyncio.run(main())
+
+
+class _SlowWAL(WriteAheadLog):
+    """A real WAL on a disk whose fsync takes 50 ms; counts its rounds."""
+
+    syncs = 0
+
+    def sync(self) -> int:
+        self.syncs += 1
+        time.sleep(0.05)
+        return super().sync()
+
+
+def test_a_busy_hub_gathers_a_round_for_the_interval(tmp_path: Path) -> None:
+    async def main() -> tuple[float, int, list[int]]:
+        wal = _SlowWAL(tmp_path / "wal")
+        commit = GroupCommit(wal, asyncio.get_running_loop(), round_interval=1.0)
+        started = time.monotonic()
+        first = commit.submit(b'{"a":1}\n')
+        await asyncio.sleep(0.02)  # the first round is in its fsync
+        later = [commit.submit(b'{"b":1}\n'), commit.submit(b'{"b":2}\n')]
+        await first  # payloads came meanwhile: the next round waits for the interval
+        later.append(commit.submit(b'{"b":3}\n'))  # and so takes this one too
+        seqs = list(await asyncio.gather(*later))
+        took, syncs = time.monotonic() - started, wal.syncs
+        commit.close()
+        wal.close()
+        return took, syncs, seqs
+
+    took, syncs, seqs = asyncio.run(main())
+    assert seqs == [2, 3, 4]
+    assert syncs == 2
+    assert took >= 0.9
+
+
+def test_a_lone_device_never_waits_for_the_interval(tmp_path: Path) -> None:
+    async def main() -> tuple[float, int]:
+        wal = _SlowWAL(tmp_path / "wal")
+        commit = GroupCommit(wal, asyncio.get_running_loop(), round_interval=2.0)
+        started = time.monotonic()
+        for i in range(3):  # each packet after the ack of the one before
+            assert await commit.submit(f'{{"a":{i}}}\n'.encode()) == i + 1
+        took, syncs = time.monotonic() - started, wal.syncs
+        commit.close()
+        wal.close()
+        return took, syncs
+
+    took, syncs = asyncio.run(main())
+    assert syncs == 3
+    assert took < 1.5
+
+
+def test_closing_does_not_wait_out_the_interval(tmp_path: Path) -> None:
+    async def main() -> tuple[float, list[tuple[int, bytes]]]:
+        wal = WriteAheadLog(tmp_path / "wal")
+        commit = GroupCommit(wal, asyncio.get_running_loop(), round_interval=30.0)
+        await commit.submit(b'{"a":1}\n')
+        commit.add(b'{"a":2}\n')  # its round would start 30 s after the first
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        commit.close()
+        took = time.monotonic() - started
+        entries = commit.take_unflushed()
+        wal.close()
+        return took, entries
+
+    took, entries = asyncio.run(main())
+    assert took < 10
+    assert entries == [(1, b'{"a":1}\n'), (2, b'{"a":2}\n')]

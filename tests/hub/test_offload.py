@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -27,6 +28,13 @@ from tests.hub.conftest import make_config
 from tests.hub.device import Device
 
 IDENT = "352093086403655"
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[Hub]:
+    """A hub with one decoder process (the default is none where the C path is built)."""
+    with Hub(config=make_config(tmp_path / "store", decoder_processes=1)) as running:
+        yield running
 
 
 def _offload(hub: Hub) -> Offload:
@@ -53,7 +61,7 @@ def _acked(events: list[object]) -> int:
 
 def test_records_go_through_a_decoder_process_and_read_back_exactly(tmp_path: Path) -> None:
     sent = sample_messages("teltonika", 12)
-    with Hub(config=make_config(tmp_path / "store")) as hub:
+    with Hub(config=make_config(tmp_path / "store", decoder_processes=1)) as hub:
         assert _offload(hub).running == 1
         with Device("teltonika", hub.port("teltonika"), IDENT, codec=0x8E) as device:
             device.login()
@@ -88,6 +96,33 @@ def test_records_that_do_not_decode_are_refused_and_logged_with_their_bytes(hub:
     assert rejected["offset"][0] >= 8  # a stream offset inside the AVL data
     assert "ff" in rejected["data_hex"][0]
     assert _stored(hub, IDENT).height == 2
+
+
+def test_without_decoder_processes_the_loop_refuses_and_logs_what_does_not_decode(
+    tmp_path: Path,
+) -> None:
+    broken = build_tcp_frame(bytes.fromhex("8e01ff01"))
+    with Hub(config=make_config(tmp_path / "inline", decoder_processes=0)) as hub:
+        with Device("teltonika", hub.port("teltonika"), IDENT, codec=0x8E) as device:
+            device.login()
+            device.send_raw(broken)
+            assert device.sock.recv(16) == bytes(4)  # 0 accepted: the device keeps its records
+            assert _acked(device.send(sample_messages("teltonika", 2))) == 2  # still connected
+        rejected = hub.logs(event="packet.rejected")
+        assert rejected.height == 1
+        assert rejected["offset"][0] >= 8
+        assert "ff" in rejected["data_hex"][0]
+        assert _stored(hub, IDENT).height == 2
+
+
+def test_without_decoder_processes_resends_are_stored_once(tmp_path: Path) -> None:
+    sent = sample_messages("teltonika", 5)
+    with Hub(config=make_config(tmp_path / "inline", decoder_processes=0)) as hub:
+        for _ in range(3):
+            with Device("teltonika", hub.port("teltonika"), IDENT, codec=0x8E) as device:
+                device.login()
+                assert _acked(device.send(sent)) == 5
+        assert _stored(hub, IDENT).height == 5
 
 
 def test_resends_through_the_decoder_process_are_stored_once(hub: Hub) -> None:
@@ -172,7 +207,7 @@ def test_a_decoder_process_that_cannot_start_is_a_config_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, executable: str
 ) -> None:
     monkeypatch.setattr(sys, "executable", executable)
-    hub = Hub(config=make_config(tmp_path / "store"))
+    hub = Hub(config=make_config(tmp_path / "store", decoder_processes=1))
     with pytest.raises(ConfigError, match=r"decoder_processes: decoder process 0 did not start"):
         hub.start()
     monkeypatch.undo()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from telebench.errors import MalformedPacketError
 from telebench.hub.pipeline import (
     Origin,
     RecentMessages,
@@ -13,8 +15,12 @@ from telebench.hub.pipeline import (
     hub_fields,
     origin_fields,
     prepare,
+    prepare_raw,
     warm,
 )
+from telebench.protocols import decode_raw
+from telebench.protocols.samples import sample_messages
+from telebench.protocols.teltonika import build_avl_packet
 
 ORIGIN = Origin(ident="7", device_id=3, channel_id=1, protocol="teltonika", peer="p:1")
 
@@ -96,3 +102,42 @@ def test_hub_fields_are_each_origins_own_even_for_one_ident(
             "peer": peer,
             "device.id": device_id,
         }
+
+
+def test_raw_records_give_the_bytes_their_decoded_messages_give() -> None:
+    data = build_avl_packet(0x8E, sample_messages("teltonika", 4))[8:-4]
+    fields = origin_fields(ORIGIN)
+    expected = prepare(
+        decode_raw("teltonika", data, ident="7", offset=8), ORIGIN, 5.0, RecentMessages()
+    )
+    assert expected[1] == 4
+    assert prepare_raw("teltonika", data, 8, "7", fields, 5.0, RecentMessages()) == expected
+
+
+def test_raw_records_decoded_in_python_give_the_compiled_paths_bytes() -> None:
+    data = build_avl_packet(0x8E, sample_messages("teltonika", 3))[8:-4]
+    fields = origin_fields(ORIGIN)
+    compiled = prepare_raw("teltonika", data, 8, "7", fields, 5.0, RecentMessages())
+    python = prepare_raw("teltonika", data, 8, "7", fields, 5.0, RecentMessages(), compiled=False)
+    assert python == compiled
+    # No ident from the session: the records get the origin's, after their own keys.
+    recent = RecentMessages()
+    decoded = decode_raw("teltonika", data, ident=None, offset=8)
+    expected = prepare(decoded, ORIGIN, 5.0, RecentMessages())
+    assert prepare_raw("teltonika", data, 8, None, fields, 5.0, recent) == expected
+    assert prepare_raw("teltonika", data, 8, None, fields, 6.0, recent) == (b"", 0)
+
+
+def test_raw_records_that_do_not_decode_raise_with_their_offset() -> None:
+    with pytest.raises(MalformedPacketError) as caught:
+        prepare_raw(
+            "teltonika",
+            bytes.fromhex("8e01ff01"),
+            8,
+            "7",
+            ("7", None, 1, "teltonika", "p"),
+            5.0,
+            RecentMessages(),
+        )
+    assert caught.value.offset is not None
+    assert caught.value.offset >= 8
