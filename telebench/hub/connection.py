@@ -10,6 +10,7 @@ follows a packet still being written waits for it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, cast
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from telebench.hub.core import ChannelRuntime, HubCore
 
 __all__ = ["StreamConnection"]
+
+_LOG = logging.getLogger("telebench.hub")
 
 _Answer = tuple["Ticket | None", Event]
 
@@ -214,6 +217,10 @@ class StreamConnection(asyncio.Protocol):
             )
         except RemoteProtocolError as exc:
             self._refuse_records(event, exc)
+            return
+        except Exception as exc:  # a decoder bug: no ack, so the device keeps its records
+            _LOG.exception("decoding a %s packet failed", event.protocol)
+            self.close(f"hub error: decoding failed: {type(exc).__name__}: {exc}")
             return
         self._answer(self.core.commit.add(payload, self._on_durable), answer)
 

@@ -1,9 +1,10 @@
 """Decoding off the event loop: the hub's side of the decoder processes.
 
-With ``decoder_processes = N`` (default 1), Teltonika TCP sessions leave AVL data
-undecoded (``RawRecords``) and connections hand it to :meth:`Offload.submit`, which
-queues it for one of N :mod:`~telebench.hub.decoder_process` processes (a device always
-goes to the same one, which holds its duplicate window) and returns a
+With ``decoder_processes = N`` (default 0 where the C path is built, else 1),
+connections hand the AVL data Teltonika TCP sessions leave undecoded (``RawRecords``) to
+:meth:`Offload.submit`, which queues it for one of N
+:mod:`~telebench.hub.decoder_process` processes (a device always goes to the same one,
+which holds its duplicate window) and returns a
 :class:`~telebench.hub.durable.Ticket` at once. What the loop sent during one iteration
 leaves as one batch; each answer, a packet's NDJSON payload, goes straight to the group
 commit with that ticket, so the device is acked after the fsync as for any other packet.

@@ -15,6 +15,7 @@ import pytest
 
 from telebench.errors import ConfigError
 from telebench.hub import Hub
+from telebench.hub import connection as connection_module
 from telebench.hub import offload as offload_module
 from telebench.hub.durable import GroupCommit, Ticket
 from telebench.hub.offload import Offload
@@ -113,6 +114,29 @@ def test_without_decoder_processes_the_loop_refuses_and_logs_what_does_not_decod
         assert rejected["offset"][0] >= 8
         assert "ff" in rejected["data_hex"][0]
         assert _stored(hub, IDENT).height == 2
+
+
+def test_without_decoder_processes_a_decoder_bug_closes_the_connection_unacked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object, **kwargs: object) -> tuple[bytes, int]:
+        raise RuntimeError("a bug")
+
+    sent = sample_messages("teltonika", 2)
+    with Hub(config=make_config(tmp_path / "inline", decoder_processes=0)) as hub:
+        with Device("teltonika", hub.port("teltonika"), IDENT, codec=0x8E) as device:
+            device.login()
+            monkeypatch.setattr(connection_module, "prepare_raw", broken)
+            device.send_raw(build_avl_packet(0x8E, sent))
+            assert device.sock.recv(16) == b""  # closed, no ack: the device keeps its records
+        monkeypatch.undo()
+        with Device("teltonika", hub.port("teltonika"), IDENT, codec=0x8E) as device:
+            device.login()
+            assert _acked(device.send(sent)) == 2  # resent once the bug is gone
+        closed = hub.logs(event="connection.closed")["reason"].to_list()
+        assert "hub error: decoding failed: RuntimeError: a bug" in closed
+        assert _stored(hub, IDENT).height == 2
+    assert "decoding a teltonika packet failed" in caplog.text
 
 
 def test_without_decoder_processes_resends_are_stored_once(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Teltonika AVL data straight to JSON, in C: the decoder process's hot path.
+"""Teltonika AVL data straight to JSON, in C: the hub's hot path.
 
 Theory of operation: the hub stores each record as one NDJSON line. The Python path
 decodes a packet into dicts (:func:`~telebench.protocols.teltonika.avl.parse_avl_data`)
