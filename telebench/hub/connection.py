@@ -10,7 +10,6 @@ follows a packet still being written waits for it.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, cast
@@ -22,7 +21,8 @@ from telebench.errors import (
     TelebenchError,
 )
 from telebench.hub.durable import Ticket
-from telebench.hub.pipeline import Origin, origin_fields, prepare, prepare_raw
+from telebench.hub.offload import decode_here
+from telebench.hub.pipeline import Origin, prepare
 from telebench.protocols import Role, Session, decode_records, new_session
 from telebench.protocols.events import (
     Accept,
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
     from telebench.hub.core import ChannelRuntime, HubCore
 
 __all__ = ["StreamConnection"]
-
-_LOG = logging.getLogger("telebench.hub")
 
 _Answer = tuple["Ticket | None", Event]
 
@@ -197,36 +195,20 @@ class StreamConnection(asyncio.Protocol):
             try:
                 messages = tuple(decode_records(event))
             except RemoteProtocolError as exc:
-                self._refuse_records(event, exc)
+                self.core.log_rejected(self, Rejected(error=exc, raw=event.data))
+                self._answer(None, Refuse())
                 return
             self._on_records(messages, Accept(count=event.count))
             return
-        answer = Accept(count=event.count)
+        now = time.time()
         if offload is not None:
-            self._answer(offload.submit(event, origin, time.time(), self._on_durable), answer)
-            return
-        try:
-            payload, _ = prepare_raw(
-                event.protocol,
-                event.data,
-                event.offset,
-                event.ident,
-                origin_fields(origin),
-                time.time(),
-                self.core.recent,
+            ticket = offload.submit(event, origin, now, self._on_durable)
+        else:  # settled at once if the records do not decode
+            ticket = Ticket()
+            decode_here(
+                self.core.commit, self.core.recent, (ticket, self._on_durable, event, origin, now)
             )
-        except RemoteProtocolError as exc:
-            self._refuse_records(event, exc)
-            return
-        except Exception as exc:  # a decoder bug: no ack, so the device keeps its records
-            _LOG.exception("decoding a %s packet failed", event.protocol)
-            self.close(f"hub error: decoding failed: {type(exc).__name__}: {exc}")
-            return
-        self._answer(self.core.commit.add(payload, self._on_durable), answer)
-
-    def _refuse_records(self, event: RawRecords, exc: RemoteProtocolError) -> None:
-        self.core.log_rejected(self, Rejected(error=exc, raw=event.data))
-        self._answer(None, Refuse())
+        self._answer(ticket, Accept(count=event.count))
 
     # --- answers ----------------------------------------------------------------------------
 

@@ -60,7 +60,7 @@ from telebench.hub.durable import GroupCommit, Ticket
 from telebench.hub.pipeline import Origin, RecentMessages, origin_fields, prepare_raw
 from telebench.protocols.events import RawRecords
 
-__all__ = ["ANSWER_TIMEOUT", "Offload"]
+__all__ = ["ANSWER_TIMEOUT", "Offload", "decode_here"]
 
 _LOG = logging.getLogger("telebench.hub")
 _WARM_CHUNK: Final = 2_000  # payloads a WARM frame (~10 MB): one in flight at a time
@@ -119,39 +119,12 @@ class Offload:
         return ticket
 
     def inline(self, waiting: _Waiting) -> None:
-        """Decode and prepare a packet in the loop, then commit it (or refuse it).
-
-        Records that do not decode settle the ticket with their protocol error; any other
-        failure (a decoder bug) with a :class:`~telebench.errors.StoreError`, so the
-        device gets no ack and keeps its records, and the other packets go on.
-        """
-        _, _, event, origin, now = waiting
-        fields = origin_fields(origin)
-        try:
-            payload, _ = prepare_raw(
-                event.protocol, event.data, event.offset, event.ident, fields, now, self.recent
-            )
-        except RemoteProtocolError as exc:
-            self._fail(waiting, exc)
-            return
-        except Exception as exc:
-            _LOG.exception("decoding a %s packet failed", event.protocol)
-            self._fail(waiting, StoreError(f"decoding failed: {type(exc).__name__}: {exc}"))
-            return
-        self.commit_payload(payload, waiting)
-
-    @staticmethod
-    def _fail(waiting: _Waiting, error: TelebenchError) -> None:
-        ticket, on_done = waiting[0], waiting[1]
-        ticket.done = True
-        ticket.error = error
-        on_done(ticket)
+        """Decode and prepare a packet in the loop (:func:`decode_here`)."""
+        decode_here(self.commit, self.recent, waiting)
 
     def commit_payload(self, payload: bytes, waiting: _Waiting) -> None:
         """Hand a prepared payload to the group commit under the packet's ticket."""
-        ticket, on_done = waiting[0], waiting[1]
-        if self.commit.add(payload, on_done, ticket=ticket).done:
-            on_done(ticket)  # failed at once (store failure, hub stopping)
+        _commit(self.commit, payload, waiting)
 
     async def close(self) -> None:
         """Send what is queued, end the processes and commit their last answers."""
@@ -163,6 +136,44 @@ class Offload:
         _LOG.error("decoder process %d stopped: %s", worker.index, why)
         if self.on_stopped is not None:
             self.on_stopped(f"decoder process {worker.index}: {why}")
+
+
+def decode_here(commit: GroupCommit, recent: RecentMessages, waiting: _Waiting) -> None:
+    """Decode and prepare a packet in the loop, then commit it (or refuse it).
+
+    What a connection does without decoder processes, and what :class:`Offload` does with
+    the packets of a process that stopped. Records that do not decode settle the ticket
+    with their protocol error; any other failure (a decoder bug) with a
+    :class:`~telebench.errors.StoreError`, so the device gets no ack and keeps its records,
+    and the other packets go on.
+    """
+    _, _, event, origin, now = waiting
+    fields = origin_fields(origin)
+    try:
+        payload, _ = prepare_raw(
+            event.protocol, event.data, event.offset, event.ident, fields, now, recent
+        )
+    except RemoteProtocolError as exc:
+        _fail(waiting, exc)
+        return
+    except Exception as exc:
+        _LOG.exception("decoding a %s packet failed", event.protocol)
+        _fail(waiting, StoreError(f"decoding failed: {type(exc).__name__}: {exc}"))
+        return
+    _commit(commit, payload, waiting)
+
+
+def _fail(waiting: _Waiting, error: TelebenchError) -> None:
+    ticket, on_done = waiting[0], waiting[1]
+    ticket.done = True
+    ticket.error = error
+    on_done(ticket)
+
+
+def _commit(commit: GroupCommit, payload: bytes, waiting: _Waiting) -> None:
+    ticket, on_done = waiting[0], waiting[1]
+    if commit.add(payload, on_done, ticket=ticket).done:
+        on_done(ticket)  # failed at once (store failure, hub stopping)
 
 
 class _Worker(asyncio.SubprocessProtocol):

@@ -15,7 +15,6 @@ import pytest
 
 from telebench.errors import ConfigError
 from telebench.hub import Hub
-from telebench.hub import connection as connection_module
 from telebench.hub import offload as offload_module
 from telebench.hub.durable import GroupCommit, Ticket
 from telebench.hub.offload import Offload
@@ -126,7 +125,7 @@ def test_without_decoder_processes_a_decoder_bug_closes_the_connection_unacked(
     with Hub(config=make_config(tmp_path / "inline", decoder_processes=0)) as hub:
         with Device("teltonika", hub.port("teltonika"), IDENT, codec=0x8E) as device:
             device.login()
-            monkeypatch.setattr(connection_module, "prepare_raw", broken)
+            monkeypatch.setattr(offload_module, "prepare_raw", broken)
             device.send_raw(build_avl_packet(0x8E, sent))
             assert device.sock.recv(16) == b""  # closed, no ack: the device keeps its records
         monkeypatch.undo()
@@ -134,7 +133,7 @@ def test_without_decoder_processes_a_decoder_bug_closes_the_connection_unacked(
             device.login()
             assert _acked(device.send(sent)) == 2  # resent once the bug is gone
         closed = hub.logs(event="connection.closed")["reason"].to_list()
-        assert "hub error: decoding failed: RuntimeError: a bug" in closed
+        assert "store failure: decoding failed: RuntimeError: a bug" in closed
         assert _stored(hub, IDENT).height == 2
     assert "decoding a teltonika packet failed" in caplog.text
 
